@@ -1,0 +1,193 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says how the broker hands work to a site's app.
+type Mode string
+
+// The three modes of DESIGN.md.
+const (
+	// Handoff: the broker accepts and passes each connection's fd to an idle
+	// worker over the worker protocol (activation/PROTOCOL.md).
+	Handoff Mode = "handoff"
+	// Listen: every worker gets the listening fds with LISTEN_FDS, as under
+	// plain systemd socket activation.
+	Listen Mode = "listen"
+	// Proxy: the broker accepts and forwards to unmodified backends that
+	// bind their own ports.
+	Proxy Mode = "proxy"
+)
+
+// Protocol says what the site speaks, which decides how the broker refuses a
+// connection it cannot serve.
+type Protocol string
+
+const (
+	// TCP sites get their connection closed.
+	TCP Protocol = "tcp"
+	// HTTP sites get a "503 Service Unavailable" with a short reason.
+	HTTP Protocol = "http"
+)
+
+// File is one configuration file: several sites.
+type File struct {
+	Path  string // absolute path of the file the sites came from
+	Sites []*Site
+}
+
+// Site returns the site called name, or nil.
+func (f *File) Site(name string) *Site {
+	for _, s := range f.Sites {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Site is one site block, validated and with every default filled in.
+type Site struct {
+	Name        string
+	Listen      []Address
+	Mode        Mode
+	Protocol    Protocol
+	Command     []string
+	Directory   string            // absolute; "~" expanded, relative to the config file
+	Environment map[string]string // extra variables for the app, never nil
+	Eager       bool              // start workers when the broker starts, not on the first connection
+	Pool        Pool
+	Timeouts    Timeouts
+	Backend     *Backend // proxy mode only, nil otherwise
+	Status      *Address // the site's own status page, nil when none
+	Limits      Limits
+}
+
+// Pool sizes a site's worker pool.
+type Pool struct {
+	MinIdle      int           // ready spare workers kept once started
+	Max          int           // workers at most
+	Queue        int           // connections waiting for a worker at most; more are shed
+	MaxRequests  int           // recycle a worker after this many connections; 0 never
+	MaxMemory    Size          // recycle a worker above this RSS; 0 never
+	MaxAge       time.Duration // recycle a worker this old (with jitter); 0 never
+	IdleStop     time.Duration // stop all workers after this long idle; 0 never
+	ExitWhenIdle bool          // after IdleStop, the broker exits too (systemd restarts it)
+}
+
+// Timeouts bound a worker's start and stop.
+type Timeouts struct {
+	Start time.Duration // a worker must be ready within this
+	Stop  time.Duration // die_timeout: SIGTERM, wait this long, SIGKILL
+}
+
+// Backend describes proxy-mode instances: one per port, each reached at
+// Address with "{port}" replaced.
+type Backend struct {
+	Address string // e.g. "127.0.0.1:{port}"
+	Ports   []int
+}
+
+// Addr returns the backend address of the instance on port.
+func (b *Backend) Addr(port int) string {
+	return strings.ReplaceAll(b.Address, "{port}", strconv.Itoa(port))
+}
+
+// Limits become systemd resource-control settings of the broker's unit.
+type Limits struct {
+	Memory     Size // MemoryMax=; 0 none
+	CPUPercent int  // CPUQuota=; 0 none
+}
+
+// Network names the kind of socket an Address is.
+type Network string
+
+const (
+	NetTCP  Network = "tcp"  // IPv4 or IPv6 by the host part
+	NetUnix Network = "unix" // a stream socket on the file system
+)
+
+// Address is one listen address: "127.0.0.1:8080", "[::1]:8080", ":8080"
+// (every interface), or "unix:PATH" with PATH relative to $XDG_RUNTIME_DIR
+// unless absolute.
+type Address struct {
+	Net  Network
+	Host string // tcp: literal IP, or "" for every interface
+	Port int    // tcp
+	Path string // unix: as written
+}
+
+// String returns the address the way it is written in the config.
+func (a Address) String() string {
+	if a.Net == NetUnix {
+		return "unix:" + a.Path
+	}
+	if strings.Contains(a.Host, ":") {
+		return fmt.Sprintf("[%s]:%d", a.Host, a.Port)
+	}
+	return fmt.Sprintf("%s:%d", a.Host, a.Port)
+}
+
+// SocketPath returns a unix address's path with a relative one resolved
+// against runtimeDir ($XDG_RUNTIME_DIR).
+func (a Address) SocketPath(runtimeDir string) string {
+	if filepath.IsAbs(a.Path) {
+		return a.Path
+	}
+	return filepath.Join(runtimeDir, a.Path)
+}
+
+// Size is a number of bytes.
+type Size int64
+
+// Size units, binary (KiB) and decimal (KB); K, M, G, T alone are binary as
+// in systemd.
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"K": 1 << 10, "KiB": 1 << 10, "KB": 1000,
+	"M": 1 << 20, "MiB": 1 << 20, "MB": 1000 * 1000,
+	"G": 1 << 30, "GiB": 1 << 30, "GB": 1000 * 1000 * 1000,
+	"T": 1 << 40, "TiB": 1 << 40, "TB": 1000 * 1000 * 1000 * 1000,
+}
+
+// ParseSize reads "512MiB", "1G", "1.5GiB", "4096".
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mul, ok := sizeUnits[unit]
+	if !ok || num == "" {
+		return 0, fmt.Errorf("invalid size %q: want a number with a unit such as 512MiB or 1G", s)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q: want a number with a unit such as 512MiB or 1G", s)
+	}
+	v := f * float64(mul)
+	if v >= 1<<62 {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return Size(v), nil
+}
+
+// String prints the size the way systemd reads it (bytes with a binary
+// suffix where exact).
+func (s Size) String() string {
+	for _, u := range []struct {
+		n   string
+		mul int64
+	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if int64(s) >= u.mul && int64(s)%u.mul == 0 {
+			return strconv.FormatInt(int64(s)/u.mul, 10) + u.n
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}

@@ -1,0 +1,474 @@
+package hclconfig
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/zsm-dev/zsm/internal/config"
+)
+
+func parse(t *testing.T, src string) (*config.File, error) {
+	t.Helper()
+	return Parse("/etc/zsm/site.hcl", []byte(src), Options{Home: "/home/u"})
+}
+
+func TestParseMinimal(t *testing.T) {
+	f, err := parse(t, `
+site "hello" {
+  listen  = ["127.0.0.1:8080"]
+  command = ["./hello"]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &config.File{Path: "/etc/zsm/site.hcl", Sites: []*config.Site{{
+		Name:        "hello",
+		Listen:      []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: 8080}},
+		Mode:        config.Handoff,
+		Protocol:    config.TCP,
+		Command:     []string{"./hello"},
+		Directory:   "/etc/zsm",
+		Environment: map[string]string{},
+		Pool:        config.Pool{MinIdle: 1, Max: 4, Queue: 256, IdleStop: 10 * time.Minute},
+		Timeouts:    config.Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second},
+	}}}
+	if diff := cmp.Diff(want, f); diff != "" {
+		t.Errorf("minimal site (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseEveryKey(t *testing.T) {
+	f, err := parse(t, `
+site "blog" {
+  listen      = ["127.0.0.1:8080", "[::1]:8080", ":8443", "unix:blog.sock", "unix:/srv/blog.sock"]
+  mode        = "proxy"
+  protocol    = "http"
+  command     = ["./blog-server", "--port", "{port}"]
+  directory   = "~/sites/blog"
+  environment = { APP_ENV = "prod", "WORKERS" = "2" }
+  eager       = true
+
+  pool {
+    min_idle       = 2
+    max            = 8
+    queue          = 64
+    max_requests   = 1000
+    max_memory     = "512MiB"
+    max_age        = "1h"
+    idle_stop      = "5m"
+    exit_when_idle = true
+  }
+  timeouts {
+    start = "10s"
+    stop  = "1m"
+  }
+  backend {
+    address = "127.0.0.1:{port}"
+    ports   = "9001-9003,9010"
+  }
+  status { listen = "unix:blog-status.sock" }
+  limits {
+    memory = "1G"
+    cpu    = "200%"
+  }
+}
+site "api" {
+  listen  = ["127.0.0.1:8081"]
+  command = ["api"]
+  directory = "rel/dir"
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &config.File{Path: "/etc/zsm/site.hcl", Sites: []*config.Site{{
+		Name: "blog",
+		Listen: []config.Address{
+			{Net: config.NetTCP, Host: "127.0.0.1", Port: 8080},
+			{Net: config.NetTCP, Host: "::1", Port: 8080},
+			{Net: config.NetTCP, Port: 8443},
+			{Net: config.NetUnix, Path: "blog.sock"},
+			{Net: config.NetUnix, Path: "/srv/blog.sock"},
+		},
+		Mode:        config.Proxy,
+		Protocol:    config.HTTP,
+		Command:     []string{"./blog-server", "--port", "{port}"},
+		Directory:   "/home/u/sites/blog",
+		Environment: map[string]string{"APP_ENV": "prod", "WORKERS": "2"},
+		Eager:       true,
+		Pool: config.Pool{MinIdle: 2, Max: 8, Queue: 64, MaxRequests: 1000, MaxMemory: 512 << 20,
+			MaxAge: time.Hour, IdleStop: 5 * time.Minute, ExitWhenIdle: true},
+		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute},
+		Backend:  &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
+		Status:   &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
+		Limits:   config.Limits{Memory: 1 << 30, CPUPercent: 200},
+	}, {
+		Name:        "api",
+		Listen:      []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: 8081}},
+		Mode:        config.Handoff,
+		Protocol:    config.TCP,
+		Command:     []string{"api"},
+		Directory:   "/etc/zsm/rel/dir",
+		Environment: map[string]string{},
+		Pool:        defaults.Pool,
+		Timeouts:    defaults.Timeouts,
+	}}}
+	if diff := cmp.Diff(want, f); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// locations returns the "file:line:col: Summary" heads of err's problems.
+func locations(t *testing.T, err error) []string {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got error %v (%T), want *Error", err, err)
+	}
+	var heads []string
+	for _, d := range e.Diagnostics {
+		heads = append(heads, d.Subject.Filename+":"+
+			itoa(d.Subject.Start.Line)+":"+itoa(d.Subject.Start.Column)+": "+d.Summary)
+	}
+	return heads
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"syntax", `site "a" {
+  listen = ["127.0.0.1:1"
+}`, []string{"/etc/zsm/site.hcl:3:1: Missing item separator"}},
+		{"unknown attribute", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  comand  = ["y"]
+}`, []string{"/etc/zsm/site.hcl:4:3: Unsupported argument"}},
+		{"unknown block", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  poool { max = 1 }
+}`, []string{"/etc/zsm/site.hcl:4:3: Unsupported block type"}},
+		{"unknown top-level", `sites "a" {}`, []string{"/etc/zsm/site.hcl:1:1: Unsupported block type"}},
+		{"missing required", `site "a" {
+  command = ["x"]
+}`, []string{"/etc/zsm/site.hcl:1:10: Missing required argument"}},
+		{"wrong type", `site "a" {
+  listen  = "127.0.0.1:1"
+  command = ["x"]
+  pool { max = "four" }
+}`, []string{"/etc/zsm/site.hcl:2:13: Invalid value", "/etc/zsm/site.hcl:4:17: Unsuitable value type"}},
+		{"bad duration", `site "a" {
+  listen   = ["127.0.0.1:1"]
+  command  = ["x"]
+  timeouts { stop = "30" }
+  pool { idle_stop = "-1m" }
+}`, []string{"/etc/zsm/site.hcl:4:21: Invalid duration", "/etc/zsm/site.hcl:5:22: Invalid duration"}},
+		{"timeout too short", `site "a" {
+  listen   = ["127.0.0.1:1"]
+  command  = ["x"]
+  timeouts { start = "10ms" }
+}`, []string{"/etc/zsm/site.hcl:4:22: Invalid duration"}},
+		{"bad size", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  limits { memory = "1 parsec" }
+  pool { max_memory = "-5M" }
+}`, []string{"/etc/zsm/site.hcl:4:21: Invalid size", "/etc/zsm/site.hcl:5:23: Invalid size"}},
+		{"bad cpu", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  limits { cpu = "2" }
+}`, []string{"/etc/zsm/site.hcl:4:18: Invalid CPU limit"}},
+		{"bad addresses", `site "a" {
+  listen  = ["localhost:80", "127.0.0.1", "1.2.3.4:99999", "::1:80", "unix:", "unix:@abs"]
+  command = ["x"]
+}`, []string{
+			"/etc/zsm/site.hcl:2:14: Invalid address", "/etc/zsm/site.hcl:2:30: Invalid address",
+			"/etc/zsm/site.hcl:2:43: Invalid address", "/etc/zsm/site.hcl:2:60: Invalid address",
+			"/etc/zsm/site.hcl:2:70: Invalid address", "/etc/zsm/site.hcl:2:79: Invalid address",
+		}},
+		{"empty listen", `site "a" {
+  listen  = []
+  command = ["x"]
+}`, []string{"/etc/zsm/site.hcl:2:13: No listen address"}},
+		{"duplicate site", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+}
+site "a" {
+  listen  = ["127.0.0.1:2"]
+  command = ["x"]
+}`, []string{"/etc/zsm/site.hcl:5:6: Duplicate site"}},
+		{"duplicate block", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  pool { max = 2 }
+  pool { max = 3 }
+}`, []string{"/etc/zsm/site.hcl:5:3: Duplicate block"}},
+		{"two sites one address", `site "a" {
+  listen  = ["127.0.0.1:8080"]
+  command = ["x"]
+}
+site "b" {
+  listen  = [":8080"]
+  command = ["x"]
+}`, []string{"/etc/zsm/site.hcl:6:14: Address already in use"}},
+		{"one address twice in a site", `site "a" {
+  listen  = ["unix:a.sock", "unix:a.sock"]
+  command = ["x"]
+}`, []string{"/etc/zsm/site.hcl:2:29: Address already in use"}},
+		{"status on a listen address", `site "a" {
+  listen  = ["127.0.0.1:8080"]
+  command = ["x"]
+  status { listen = "127.0.0.1:8080" }
+}`, []string{"/etc/zsm/site.hcl:4:21: Address already in use"}},
+		{"backend outside proxy mode", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  mode    = "listen"
+  backend {
+    address = "127.0.0.1:{port}"
+    ports   = "9001"
+  }
+}`, []string{"/etc/zsm/site.hcl:5:3: Backend outside proxy mode"}},
+		{"proxy without backend", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  mode    = "proxy"
+}`, []string{"/etc/zsm/site.hcl:4:13: Missing backend"}},
+		{"bad backend", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  mode    = "proxy"
+  backend {
+    address = "127.0.0.1:9000"
+    ports   = "9004-9001"
+  }
+}
+site "b" {
+  listen  = ["127.0.0.1:2"]
+  command = ["x"]
+  mode    = "proxy"
+  backend {
+    address = "127.0.0.1:9000"
+    ports   = "9001-9002"
+  }
+}`, []string{"/etc/zsm/site.hcl:7:15: Invalid ports", "/etc/zsm/site.hcl:15:15: Invalid backend address"}},
+		{"bad site names", `site "my site" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+}
+site "a/b" {
+  listen  = ["127.0.0.1:2"]
+  command = ["x"]
+}
+site "-x" {
+  listen  = ["127.0.0.1:3"]
+  command = ["x"]
+}
+site "` + strings.Repeat("x", 65) + `" {
+  listen  = ["127.0.0.1:4"]
+  command = ["x"]
+}`, []string{
+			"/etc/zsm/site.hcl:1:6: Invalid site name", "/etc/zsm/site.hcl:5:6: Invalid site name",
+			"/etc/zsm/site.hcl:9:6: Invalid site name", "/etc/zsm/site.hcl:13:6: Invalid site name",
+		}},
+		{"bad mode and protocol", `site "a" {
+  listen   = ["127.0.0.1:1"]
+  command  = ["x"]
+  mode     = "fork"
+  protocol = "gopher"
+}`, []string{"/etc/zsm/site.hcl:4:14: Invalid mode", "/etc/zsm/site.hcl:5:14: Invalid protocol"}},
+		{"bad pool", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  pool {
+    min_idle = 5
+    max      = 2
+  }
+}
+site "b" {
+  listen  = ["127.0.0.1:2"]
+  command = ["x"]
+  pool {
+    max            = 0
+    exit_when_idle = true
+    idle_stop      = "0s"
+  }
+}`, []string{
+			"/etc/zsm/site.hcl:5:16: Invalid pool", "/etc/zsm/site.hcl:13:22: Invalid value",
+			"/etc/zsm/site.hcl:14:22: Invalid pool",
+		}},
+		{"bad environment", `site "a" {
+  listen      = ["127.0.0.1:1"]
+  command     = ["x"]
+  environment = { "1BAD" = "x", OK = ["no"] }
+}`, []string{"/etc/zsm/site.hcl:4:19: Invalid environment", "/etc/zsm/site.hcl:4:38: Unsuitable value type"}},
+		{"newline in command", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x", "a\nb"]
+}`, []string{"/etc/zsm/site.hcl:3:19: Invalid command"}},
+		{"variables are not allowed", `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = [var.x]
+}`, []string{"/etc/zsm/site.hcl:3:14: Variables not allowed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.src)
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			if diff := cmp.Diff(tt.want, locations(t, err)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s\nfull error:\n%v", diff, err)
+			}
+		})
+	}
+}
+
+func TestErrorShowsSourceLine(t *testing.T) {
+	_, err := parse(t, "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n\tbogus = 1\n}\n")
+	want := `/etc/zsm/site.hcl:4:2: Unsupported argument: An argument named "bogus" is not expected here.
+    4 | 	bogus = 1
+      | 	^^^^^`
+	if got := err.Error(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestAddress(t *testing.T) {
+	tests := []struct {
+		in   string
+		want config.Address
+	}{
+		{"127.0.0.1:8080", config.Address{Net: config.NetTCP, Host: "127.0.0.1", Port: 8080}},
+		{"[::1]:80", config.Address{Net: config.NetTCP, Host: "::1", Port: 80}},
+		{"[::]:80", config.Address{Net: config.NetTCP, Host: "::", Port: 80}},
+		{":80", config.Address{Net: config.NetTCP, Port: 80}},
+		{"unix:a.sock", config.Address{Net: config.NetUnix, Path: "a.sock"}},
+		{"unix:/run/a b.sock", config.Address{Net: config.NetUnix, Path: "/run/a b.sock"}},
+	}
+	for _, tt := range tests {
+		got, err := parseAddress(tt.in)
+		if err != nil {
+			t.Errorf("parseAddress(%q): %v", tt.in, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("parseAddress(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+		// String gives back what parses to the same address.
+		if again, err := parseAddress(got.String()); err != nil || again != got {
+			t.Errorf("round trip of %q through %q: %+v, %v", tt.in, got.String(), again, err)
+		}
+	}
+}
+
+func TestConflict(t *testing.T) {
+	a := func(s string) config.Address {
+		x, err := parseAddress(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:80", "127.0.0.1:80", true},
+		{"127.0.0.1:80", "127.0.0.2:80", false},
+		{"127.0.0.1:80", ":80", true},
+		{"[::]:80", "[::1]:80", true},
+		{"127.0.0.1:80", "127.0.0.1:81", false},
+		{"unix:a", "unix:a", true},
+		{"unix:a", "unix:b", false},
+	}
+	for _, tt := range tests {
+		if got := conflict(a(tt.a), a(tt.b)); got != tt.want {
+			t.Errorf("conflict(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestParsePorts(t *testing.T) {
+	got, err := parsePorts("9001-9003, 9010")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{9001, 9002, 9003, 9010}, got); diff != "" {
+		t.Error(diff)
+	}
+	for _, bad := range []string{"", "x", "0", "70000", "9005-9001", "9001,9001", "1-65535"} {
+		if _, err := parsePorts(bad); err == nil {
+			t.Errorf("parsePorts(%q): no error", bad)
+		}
+	}
+}
+
+// TestDocumented keeps docs/config.md in step with the schema: every key a
+// file may use is described there.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for block, schema := range map[string]*hcl.BodySchema{
+		"site": siteSchema, "pool": poolSchema, "timeouts": timeoutsSchema,
+		"backend": backendSchema, "status": statusSchema, "limits": limitsSchema,
+	} {
+		for _, a := range schema.Attributes {
+			if !regexp.MustCompile("`" + a.Name + "`").Match(doc) {
+				t.Errorf("docs/config.md does not document %s.%s", block, a.Name)
+			}
+		}
+		for _, b := range schema.Blocks {
+			if !strings.Contains(string(doc), "`"+b.Type+"`") {
+				t.Errorf("docs/config.md does not document block %s", b.Type)
+			}
+		}
+	}
+}
+
+// FuzzParse feeds the decoder arbitrary files: it must never panic, and
+// what it accepts must be fully valid.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("../../../contrib/examples/*.hcl")
+	for _, p := range seeds {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`site "a" { listen = ["127.0.0.1:1"] command = ["x"] }`))
+	f.Add([]byte("site \"a\" {\n listen = [\":1\", \"unix:x\"]\n command = [\"x\"]\n mode = \"proxy\"\n backend {\n address = \"127.0.0.1:{port}\"\n ports = \"1-3\"\n }\n pool { max_memory = \"1G\" }\n}"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		file, err := Parse("fuzz.hcl", src, Options{Home: "/home/u"})
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				_ = e.Error()
+			}
+			return
+		}
+		for _, s := range file.Sites {
+			if !siteName.MatchString(s.Name) || len(s.Listen) == 0 || len(s.Command) == 0 ||
+				s.Pool.MinIdle > s.Pool.Max || s.Pool.Max < 1 || (s.Mode == config.Proxy) != (s.Backend != nil) {
+				t.Fatalf("accepted an invalid site: %+v", s)
+			}
+		}
+	})
+}
