@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/proc"
+)
+
+// Socket is one listening socket of the site.
+type Socket struct {
+	Addr config.Address
+	// File is the listening socket. Run does not close it: the caller owns
+	// it and may pass it to the next broker.
+	File *os.File
+}
+
+// Notifier tells the service manager about the broker (sd_notify(3)).
+// A nil Notifier does nothing.
+type Notifier interface {
+	Notify(state string) error
+}
+
+// Spawner starts worker processes.
+type Spawner interface {
+	Spawn(proc.Spec) (Process, error)
+}
+
+// Process is a started worker. Only the broker's waiter calls Wait.
+type Process interface {
+	Pid() int
+	Signal(syscall.Signal) error
+	Wait() *os.ProcessState
+}
+
+// Config is what a Broker runs.
+type Config struct {
+	Site    *config.Site
+	Sockets []Socket // in the order of Site.Listen
+	Spawner Spawner
+	Notify  Notifier // may be nil
+	Log     *slog.Logger
+	// Stdout and Stderr receive the workers' output; nil discards it.
+	Stdout, Stderr io.Writer
+	// ShrinkAfter is how long a spare beyond min_idle stays idle before it
+	// is stopped; zero means 10s.
+	ShrinkAfter time.Duration
+	// Tick is how often timers are checked; zero means 100ms.
+	Tick time.Duration
+}
+
+// ProcessSpawner adapts proc.Spawner to Spawner.
+type ProcessSpawner struct{ proc.Spawner }
+
+// Spawn starts a worker.
+func (s ProcessSpawner) Spawn(spec proc.Spec) (Process, error) {
+	p, err := s.Spawner.Spawn(spec)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stats are the site's counters and gauges.
+type Stats struct {
+	State    string // "cold", "starting", "running", "stopping"
+	Workers  int    // running workers, any state
+	Ready    int
+	Busy     int    // ready workers holding at least one connection
+	Queued   int    // connections waiting in the broker for a worker
+	Active   int    // connections held by workers (handoff) or proxied
+	Accepted uint64 // connections accepted by the broker
+	Served   uint64 // connections finished by a worker
+	Shed     uint64 // connections refused: queue full, no worker ready
+	Failed   uint64 // connections lost: their worker died holding them
+	Restarts uint64 // workers that exited unexpectedly
+	Spawned  uint64 // workers started
+	LastErr  string
+}
+
+// StatusLine is the one-line STATUS= text for systemctl status.
+func (s Stats) StatusLine() string {
+	line := fmt.Sprintf("%d workers, %d busy, %d queued, %d served", s.Workers, s.Busy, s.Queued, s.Served)
+	if s.Shed > 0 {
+		line += fmt.Sprintf(", %d shed", s.Shed)
+	}
+	if s.LastErr != "" && s.Ready == 0 {
+		line += "; " + s.LastErr
+	}
+	return line
+}
+
+// Broker runs one site.
+type Broker struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex // guards stats
+	stats Stats
+}
+
+// New returns a broker for cfg.
+func New(cfg Config) *Broker {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShrinkAfter == 0 {
+		cfg.ShrinkAfter = 10 * time.Second
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	return &Broker{cfg: cfg, log: cfg.Log.With("site", cfg.Site.Name)}
+}
+
+// Stats returns a snapshot of the site's counters.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+func (b *Broker) setStats(s Stats) {
+	b.mu.Lock()
+	b.stats = s
+	b.mu.Unlock()
+}
+
+// ErrStopTimeout is returned by Run when workers had to be killed after the
+// stop timeout.
+var ErrStopTimeout = errors.New("broker: workers killed after the stop timeout")
+
+// Run serves the site until ctx is done, then stops: it stops taking
+// connections (those not yet accepted stay in the kernel queue for the next
+// broker), lets workers finish what they hold, kills what is left after the
+// stop timeout, and returns once every goroutine it started has returned.
+func (b *Broker) Run(ctx context.Context) error {
+	if len(b.cfg.Sockets) == 0 {
+		return errors.New("broker: no sockets")
+	}
+	switch b.cfg.Site.Mode {
+	case config.Handoff, config.Proxy, config.Listen:
+	default:
+		return fmt.Errorf("broker: unknown mode %q", b.cfg.Site.Mode)
+	}
+	p, err := newPool(b)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
+// workerEnv is the environment every worker starts from: the broker's, less
+// what belongs to the broker's own activation, plus the site's variables.
+func workerEnv(site *config.Site, extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET",
+			"WATCHDOG_USEC", "WATCHDOG_PID", "ZSM_CHANNEL_FD", "ZSM_PROTOCOL", "ZSM_CONFIG":
+			continue
+		}
+		if _, ok := site.Environment[k]; ok {
+			continue
+		}
+		env = append(env, kv)
+	}
+	for k, v := range site.Environment {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
+}

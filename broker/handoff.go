@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/activation"
+)
+
+// channel makes a worker's channel: the broker's end, and the worker's end
+// to pass as its fd 3 (the caller closes it once the worker has started).
+func channel() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	mine := os.NewFile(uintptr(fds[0]), "channel")
+	defer mine.Close()
+	c, err := net.FileConn(mine)
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return c.(*net.UnixConn), os.NewFile(uintptr(fds[1]), "worker channel"), nil
+}
+
+// sendConn sends one connection to a worker in a single non-blocking
+// attempt: EAGAIN means the worker's channel is full. The caller still owns
+// fd afterwards and closes it once the send succeeded.
+func sendConn(ch *net.UnixConn, h activation.Handoff, fd int) error {
+	b, err := h.Message().Format()
+	if err != nil {
+		return err
+	}
+	rc, err := ch.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Write(func(s uintptr) bool {
+		serr = unix.Sendmsg(int(s), b, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// readChannel reads a worker's reports until its channel ends. A malformed
+// report stops the worker; nothing a worker sends can crash the broker.
+func (p *pool) readChannel(w *worker) {
+	buf := make([]byte, activation.MaxMessageSize+1)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		n, oobn, flags, _, err := w.ch.ReadMsgUnix(buf, oob)
+		if oobn > 0 {
+			closeRights(oob[:oobn]) // workers send no fds
+		}
+		if err != nil || n == 0 {
+			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+				p.post(func() { p.channelClosed(w) })
+				return
+			}
+			p.post(func() { p.malformed(w, err) })
+			return
+		}
+		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
+			p.post(func() { p.malformed(w, errors.New("oversized message or unexpected file descriptors")) })
+			continue
+		}
+		m, err := activation.Parse(buf[:n])
+		var r activation.Report
+		if err == nil {
+			r, err = activation.ParseReport(m)
+		}
+		if err != nil {
+			p.post(func() { p.malformed(w, err) })
+			continue
+		}
+		p.post(func() { p.report(w, r) })
+	}
+}
+
+// closeRights closes every fd in a control message buffer.
+func closeRights(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+	}
+}
+
+// report applies a worker's report in the protocol's order.
+func (p *pool) report(w *worker, r activation.Report) {
+	if r.Ready {
+		if w.state != wStarting {
+			p.malformed(w, errors.New("READY=1 sent twice"))
+			return
+		}
+		p.becameReady(w, r.Slots)
+	}
+	if r.Done {
+		if w.held == 0 {
+			p.malformed(w, errors.New("DONE=1 for a connection it does not hold"))
+			return
+		}
+		p.finished(w)
+	}
+	if r.HasStatus {
+		w.status = r.Status
+	}
+	if r.Stopping && w.state != wDraining {
+		p.log.Info("worker is stopping on its own", "pid", w.pid, "worker", w.seq)
+		w.state, w.expected = wDraining, true
+		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+	}
+}
+
+// malformed stops a worker that broke the protocol.
+func (p *pool) malformed(w *worker, err error) {
+	if w.state == wDraining && w.proc == nil {
+		return
+	}
+	p.setErr(fmt.Sprintf("worker %d broke the protocol: %v", w.pid, err))
+	p.log.Error("worker broke the protocol; stopping it", "pid", w.pid, "worker", w.seq, "err", err)
+	if w.state == wStarting {
+		p.backoff(time.Now())
+	}
+	p.stopWorker(w, "protocol error")
+	w.expected = false
+}
+
+// channelClosed handles the worker's end of the channel going away: it
+// takes no more connections.
+func (p *pool) channelClosed(w *worker) {
+	if w.state != wDraining {
+		w.state = wDraining
+		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+	}
+}
+
+// pollable returns a non-blocking duplicate of a listening socket that the
+// runtime's poller watches, for accept4 through its RawConn (a
+// net.Listener's RawConn cannot Read). Closing it stops a pending accept.
+func pollable(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("dup", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// acceptLoop accepts connections on l until l is closed. In handoff mode
+// connections are accepted with accept4 on the raw socket, as blocking fds
+// the broker never reads, so nothing but the fd passes through the broker.
+func (p *pool) acceptLoop(l io.Closer, name string) {
+	for {
+		var c *pending
+		if nl, ok := l.(net.Listener); ok {
+			conn, err := nl.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				p.acceptError(name, err)
+				continue
+			}
+			c = &pending{fd: -1, conn: conn, listener: name, peer: conn.RemoteAddr().String(), at: time.Now()}
+		} else {
+			rc, err := l.(syscall.Conn).SyscallConn()
+			if err != nil {
+				return
+			}
+			var fd int
+			var sa unix.Sockaddr
+			var aerr error
+			err = rc.Read(func(s uintptr) bool {
+				fd, sa, aerr = unix.Accept4(int(s), unix.SOCK_CLOEXEC)
+				return aerr != unix.EAGAIN && aerr != unix.EINTR
+			})
+			if err != nil {
+				return // closed
+			}
+			if aerr != nil {
+				p.acceptError(name, aerr)
+				continue
+			}
+			c = &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()}
+		}
+		select {
+		case p.conns <- c:
+		case <-p.done:
+			if c.conn != nil {
+				c.conn.Close()
+			} else {
+				unix.Close(c.fd)
+			}
+			return
+		}
+	}
+}
+
+// acceptError logs a failed accept and, when out of fds, pauses briefly so
+// the loop does not spin.
+func (p *pool) acceptError(name string, err error) {
+	if errors.Is(err, unix.ECONNABORTED) {
+		return
+	}
+	p.log.Error("accept failed", "listener", name, "err", err)
+	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
+		t := time.NewTimer(100 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-p.done:
+		}
+	}
+}
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
+	case *unix.SockaddrUnix:
+		return sa.Name
+	}
+	return ""
+}
+
+// refuse answers an http client with 503 and the reason, then closes,
+// reading what the client sent so that the close does not reset the
+// connection before the client has read the answer.
+func refuse(c net.Conn, body string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+}

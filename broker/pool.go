@@ -1,0 +1,789 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zsm-dev/zsm/activation"
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/proc"
+)
+
+type wstate int
+
+const (
+	wStarting wstate = iota // spawned, not ready yet
+	wReady                  // takes connections
+	wDraining               // finishing what it holds, then exits
+)
+
+func (s wstate) String() string {
+	return [...]string{"starting", "ready", "draining"}[s]
+}
+
+// worker is one app process. Only the pool's goroutine touches it, except
+// for the immutable fields its reader and waiter use.
+type worker struct {
+	seq     int
+	proc    Process
+	pid     int
+	state   wstate
+	started time.Time
+	ch      *net.UnixConn // handoff channel; nil in other modes
+	backend string        // proxy: the address it serves
+	port    int           // proxy: its port
+
+	slots     int    // connections it takes at once (handoff)
+	held      int    // connections it holds
+	served    uint64 // connections it finished
+	lastUse   uint64 // dispatch sequence of its last connection, for FIFO
+	idleSince time.Time
+	full      bool      // its channel refused a send; wait for a DONE
+	killAt    time.Time // draining: SIGKILL after this
+	expected  bool      // its exit is expected (drained, stopped)
+	status    string    // its own STATUS= text
+	notified  bool      // it has used NOTIFY_SOCKET
+	wasReady  bool      // it became ready once
+}
+
+// pending is an accepted connection waiting for a worker.
+type pending struct {
+	fd       int      // handoff: the accepted socket, blocking
+	conn     net.Conn // proxy: the accepted connection
+	listener string
+	peer     string
+	at       time.Time
+}
+
+// pool owns the site's workers and queue. All fields are used by run's
+// goroutine only, except events, conns and done.
+type pool struct {
+	b    *Broker
+	site *config.Site
+	log  *slog.Logger
+
+	events chan func()   // work for the pool goroutine
+	conns  chan *pending // accepted connections
+	done   chan struct{} // closed when run has stopped receiving
+	wg     sync.WaitGroup
+
+	workers    []*worker
+	queue      []*pending
+	warm       bool // the site has had a connection (or is eager): keep a pool
+	stopping   bool
+	killed     bool // a worker had to be SIGKILLed while stopping
+	seq        int
+	connSeq    uint64
+	slots      int // SLOTS the last ready worker declared: the guess for new ones
+	failures   int // consecutive workers that failed to start
+	nextSpawn  time.Time
+	lastConn   time.Time // last connection accepted or finished
+	stats      Stats
+	statusSent string // the STATUS= line last sent
+
+	listeners []io.Closer   // handoff and proxy: the broker's own copies
+	watch     *watcher      // listen mode: waits for the first connection
+	notify    *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
+}
+
+func newPool(b *Broker) (*pool, error) {
+	p := &pool{
+		b:      b,
+		site:   b.cfg.Site,
+		log:    b.log,
+		events: make(chan func(), 64),
+		conns:  make(chan *pending, 64),
+		done:   make(chan struct{}),
+		slots:  1,
+		warm:   b.cfg.Site.Eager,
+	}
+	return p, nil
+}
+
+// post runs f on the pool goroutine; it gives up once the pool has stopped.
+func (p *pool) post(f func()) {
+	select {
+	case p.events <- f:
+	case <-p.done:
+	}
+}
+
+func (p *pool) run(ctx context.Context) (err error) {
+	defer func() {
+		close(p.done)
+		p.wg.Wait()
+	}()
+	if err := p.open(); err != nil {
+		p.closeListeners()
+		return err
+	}
+	p.log.Info("broker ready", "mode", p.site.Mode, "sockets", len(p.b.cfg.Sockets), "lazy", !p.site.Eager)
+	p.sdNotify("READY=1\nSTATUS=" + p.snapshot().StatusLine())
+
+	tick := time.NewTicker(p.b.cfg.Tick)
+	defer tick.Stop()
+	stop := ctx.Done()
+	for {
+		select {
+		case <-stop:
+			stop = nil
+			p.beginStop()
+		case f := <-p.events:
+			f()
+		case c := <-p.conns:
+			p.enqueue(c)
+		case now := <-tick.C:
+			p.tick(now)
+		}
+		if !p.stopping {
+			p.maintain(time.Now())
+		} else {
+			p.dispatch()
+			if len(p.workers) == 0 && len(p.queue) == 0 {
+				break
+			}
+		}
+		p.publish()
+	}
+	p.publish()
+	if p.killed {
+		return ErrStopTimeout
+	}
+	return nil
+}
+
+// open starts taking connections the way the site's mode needs.
+func (p *pool) open() error {
+	switch p.site.Mode {
+	case config.Handoff, config.Proxy:
+		for _, s := range p.b.cfg.Sockets {
+			var l io.Closer
+			var err error
+			if p.site.Mode == config.Proxy {
+				l, err = net.FileListener(s.File)
+			} else {
+				l, err = pollable(s.File)
+			}
+			if err != nil {
+				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
+			}
+			p.listeners = append(p.listeners, l)
+		}
+		for i, l := range p.listeners {
+			name := p.b.cfg.Sockets[i].Addr.String()
+			p.wg.Go(func() { p.acceptLoop(l, name) })
+		}
+	case config.Listen:
+		w, err := newWatcher(p.b.cfg.Sockets)
+		if err != nil {
+			return err
+		}
+		p.watch = w
+		if !p.warm {
+			p.watchFirst()
+		}
+	}
+	if p.site.Mode != config.Handoff {
+		n, err := newNotifySocket(p.site.Name)
+		if err != nil {
+			return err
+		}
+		p.notify = n
+		p.wg.Go(func() { p.notifyLoop(n) })
+	}
+	return nil
+}
+
+func (p *pool) closeListeners() {
+	for _, l := range p.listeners {
+		l.Close()
+	}
+	p.listeners = nil
+	if p.watch != nil {
+		p.watch.Close()
+		p.watch = nil
+	}
+}
+
+// enqueue takes an accepted connection: it queues it for a worker, or
+// sheds it when the queue is full.
+func (p *pool) enqueue(c *pending) {
+	p.stats.Accepted++
+	p.lastConn = c.at
+	if !p.warm {
+		p.warm = true
+		p.log.Info("first connection: starting the pool", "listener", c.listener)
+	}
+	if p.stopping && p.ready() == 0 {
+		p.fail(c, "the site is stopping")
+		return
+	}
+	if len(p.queue) >= p.site.Pool.Queue && p.freeSlots() == 0 {
+		p.stats.Shed++
+		p.fail(c, "too many connections waiting (queue limit reached)")
+		return
+	}
+	p.queue = append(p.queue, c)
+	p.dispatch()
+}
+
+// maintain dispatches queued connections and sizes the pool: grow while
+// connections wait, keep min_idle spares, stop spares idle too long, fail
+// connections that waited past the start timeout.
+func (p *pool) maintain(now time.Time) {
+	p.dispatch()
+	if !p.warm {
+		return
+	}
+	for p.wantWorker() && p.canSpawn(now) {
+		if !p.spawn(now) {
+			break
+		}
+	}
+	p.shrink(now)
+	p.expire(now)
+	p.idleStop(now)
+}
+
+// wantWorker says whether one more worker is needed now.
+func (p *pool) wantWorker() bool {
+	live := p.live()
+	if live >= p.capacity() {
+		return false
+	}
+	if p.site.Mode != config.Handoff {
+		// listen: every worker accepts from the kernel queue; proxy: one
+		// instance per backend port. Both run the full set.
+		return true
+	}
+	starting, idle := 0, 0
+	for _, w := range p.workers {
+		switch {
+		case w.state == wStarting:
+			starting++
+		case w.state == wReady && w.held == 0 && !w.full:
+			idle++
+		}
+	}
+	if idle+starting < p.site.Pool.MinIdle {
+		return true
+	}
+	// Grow while connections wait beyond what free and coming slots take.
+	return len(p.queue) > p.freeSlots()+starting*p.slots
+}
+
+// capacity is how many workers the site runs at most.
+func (p *pool) capacity() int {
+	if p.site.Mode == config.Proxy {
+		return len(p.site.Backend.Ports)
+	}
+	return p.site.Pool.Max
+}
+
+// live counts workers that are not draining.
+func (p *pool) live() int {
+	n := 0
+	for _, w := range p.workers {
+		if w.state != wDraining {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *pool) ready() int {
+	n := 0
+	for _, w := range p.workers {
+		if w.state == wReady {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *pool) freeSlots() int {
+	if p.site.Mode == config.Proxy {
+		if p.ready() > 0 {
+			return len(p.queue) + 1 // the kernel and the backends queue for us
+		}
+		return 0
+	}
+	n := 0
+	for _, w := range p.workers {
+		if w.state == wReady && !w.full && w.held < w.slots {
+			n += w.slots - w.held
+		}
+	}
+	return n
+}
+
+// canSpawn applies the backoff after workers failed to start.
+func (p *pool) canSpawn(now time.Time) bool {
+	return !now.Before(p.nextSpawn)
+}
+
+// backoff delays the next spawn after a worker failed to start: 100ms,
+// doubling, at most 10s.
+func (p *pool) backoff(now time.Time) {
+	p.failures++
+	d := min(100*time.Millisecond<<min(p.failures-1, 10), 10*time.Second)
+	p.nextSpawn = now.Add(d)
+}
+
+// spawn starts one worker; false when it could not be started.
+func (p *pool) spawn(now time.Time) bool {
+	p.seq++
+	w := &worker{seq: p.seq, state: wStarting, started: now, slots: 1}
+	spec := proc.Spec{Argv: p.site.Command, Dir: p.site.Directory}
+	var child *os.File
+	switch p.site.Mode {
+	case config.Handoff:
+		ch, c, err := channel()
+		if err != nil {
+			p.startFailed(now, w, err)
+			return false
+		}
+		w.ch, child = ch, c
+		spec.Files = []*os.File{c}
+		spec.Env = workerEnv(p.site, "ZSM_CHANNEL_FD=3", "ZSM_PROTOCOL=1")
+	case config.Listen:
+		names := make([]string, len(p.b.cfg.Sockets))
+		for i, s := range p.b.cfg.Sockets {
+			spec.Files = append(spec.Files, s.File)
+			names[i] = p.site.Name
+		}
+		spec.SetListenPID = true
+		spec.Env = workerEnv(p.site,
+			fmt.Sprintf("LISTEN_FDS=%d", len(spec.Files)),
+			"LISTEN_FDNAMES="+strings.Join(names, ":"),
+			"NOTIFY_SOCKET="+p.notify.addr)
+	case config.Proxy:
+		w.port = p.freePort()
+		w.backend = p.site.Backend.Addr(w.port)
+		port := fmt.Sprint(w.port)
+		spec.Argv = make([]string, len(p.site.Command))
+		for i, a := range p.site.Command {
+			spec.Argv[i] = strings.ReplaceAll(a, "{port}", port)
+		}
+		spec.Env = workerEnv(p.site, "PORT="+port, "NOTIFY_SOCKET="+p.notify.addr)
+	}
+	spec.Stdout, spec.Stderr = p.b.cfg.Stdout, p.b.cfg.Stderr
+	pr, err := p.b.cfg.Spawner.Spawn(spec)
+	if child != nil {
+		child.Close()
+	}
+	if err != nil {
+		if w.ch != nil {
+			w.ch.Close()
+		}
+		p.startFailed(now, w, err)
+		return false
+	}
+	w.proc, w.pid = pr, pr.Pid()
+	p.workers = append(p.workers, w)
+	p.stats.Spawned++
+	p.log.Info("worker started", "pid", w.pid, "worker", w.seq, "command", p.site.Command[0])
+
+	readerDone := make(chan struct{})
+	if w.ch != nil {
+		p.wg.Go(func() {
+			defer close(readerDone)
+			p.readChannel(w)
+		})
+	} else {
+		close(readerDone)
+	}
+	if p.site.Mode == config.Proxy {
+		p.wg.Go(func() { p.probe(w) })
+	}
+	p.wg.Go(func() {
+		st := pr.Wait()
+		if w.ch != nil {
+			// Read what the worker sent before it died, then stop.
+			w.ch.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		}
+		<-readerDone
+		p.post(func() { p.exited(w, st) })
+	})
+	return true
+}
+
+func (p *pool) startFailed(now time.Time, w *worker, err error) {
+	p.backoff(now)
+	p.setErr(fmt.Sprintf("cannot start %s: %v", p.site.Command[0], err))
+	p.log.Error("worker failed to start", "command", strings.Join(p.site.Command, " "), "err", err)
+	// A worker that cannot even be started will not be ready in time:
+	// answer the waiting connections now, unless another worker may serve.
+	if p.live() == 0 {
+		p.failQueue(p.stats.LastErr)
+	}
+}
+
+func (p *pool) setErr(msg string) {
+	p.stats.LastErr = msg
+}
+
+// exited handles a worker's exit.
+func (p *pool) exited(w *worker, st *os.ProcessState) {
+	p.remove(w)
+	if w.ch != nil {
+		w.ch.Close()
+	}
+	how := proc.Describe(st)
+	attrs := []any{"pid", w.pid, "worker", w.seq, "status", how, "served", w.served}
+	if w.held > 0 {
+		p.stats.Failed += uint64(w.held)
+		attrs = append(attrs, "lost", w.held)
+	}
+	switch {
+	case !w.wasReady && !p.stopping:
+		p.stats.Restarts++
+		p.backoff(time.Now())
+		p.setErr(fmt.Sprintf("%s %s before it was ready", p.site.Command[0], how))
+		p.log.Error("worker exited before it was ready", attrs...)
+		if p.live() == 0 && p.ready() == 0 {
+			// Nothing else is coming: do not keep clients waiting for the
+			// start timeout when the app dies at once.
+			p.failQueue(p.stats.LastErr)
+		}
+	case w.expected || p.stopping:
+		p.log.Info("worker exited", attrs...)
+	default:
+		p.stats.Restarts++
+		p.setErr(fmt.Sprintf("%s %s", p.site.Command[0], how))
+		p.log.Warn("worker exited unexpectedly", attrs...)
+	}
+}
+
+func (p *pool) remove(w *worker) {
+	for i, x := range p.workers {
+		if x == w {
+			p.workers = append(p.workers[:i], p.workers[i+1:]...)
+			return
+		}
+	}
+}
+
+// becameReady marks a starting worker ready.
+func (p *pool) becameReady(w *worker, slots int) {
+	if w.state != wStarting {
+		return
+	}
+	w.state, w.wasReady = wReady, true
+	w.slots = max(slots, 1)
+	w.idleSince = time.Now()
+	p.slots = w.slots
+	p.failures = 0
+	p.nextSpawn = time.Time{}
+	p.log.Info("worker ready", "pid", w.pid, "worker", w.seq, "slots", w.slots,
+		"after", time.Since(w.started).Round(time.Millisecond))
+	p.dispatch()
+}
+
+// stopWorker stops giving w work and asks it to finish and exit: handoff
+// closes its channel, listen and proxy send SIGTERM. It is killed after the
+// stop timeout.
+func (p *pool) stopWorker(w *worker, reason string) {
+	if w.state == wDraining {
+		return
+	}
+	p.log.Info("stopping worker", "pid", w.pid, "worker", w.seq, "reason", reason)
+	w.state = wDraining
+	w.expected = true
+	w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+	switch {
+	case w.ch != nil:
+		w.ch.CloseWrite()
+	case p.site.Mode == config.Proxy && w.held > 0:
+		// Stop routing now; SIGTERM once its connections are done.
+	default:
+		w.proc.Signal(syscall.SIGTERM)
+	}
+}
+
+// shrink stops ready spares beyond min_idle that have been idle a while,
+// the longest idle first.
+func (p *pool) shrink(now time.Time) {
+	if p.site.Mode != config.Handoff {
+		return
+	}
+	idle := 0
+	var oldest *worker
+	for _, w := range p.workers {
+		if w.state == wReady && w.held == 0 {
+			idle++
+			if now.Sub(w.idleSince) >= p.b.cfg.ShrinkAfter && (oldest == nil || w.idleSince.Before(oldest.idleSince)) {
+				oldest = w
+			}
+		}
+	}
+	if idle > p.site.Pool.MinIdle && oldest != nil && len(p.queue) == 0 {
+		p.stopWorker(oldest, "idle spare beyond min_idle")
+	}
+}
+
+// expire kills workers that did not become ready within the start timeout
+// and fails connections that waited that long with no worker ready.
+func (p *pool) expire(now time.Time) {
+	limit := p.site.Timeouts.Start
+	for _, w := range p.workers {
+		if w.state == wStarting && now.Sub(w.started) > limit {
+			p.setErr(fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit))
+			p.log.Error("worker not ready in time; killing it", "pid", w.pid, "worker", w.seq, "timeout", limit)
+			w.state, w.expected = wDraining, true
+			w.killAt = now
+			p.backoff(now)
+		}
+	}
+	if len(p.queue) > 0 && p.ready() == 0 && now.Sub(p.queue[0].at) > limit {
+		reason := p.stats.LastErr
+		if reason == "" {
+			reason = fmt.Sprintf("no worker was ready within %s", limit)
+		}
+		p.failQueue(reason)
+	}
+}
+
+// idleStop scales the site to zero after idle_stop without a connection.
+func (p *pool) idleStop(now time.Time) {
+	d := p.site.Pool.IdleStop
+	if d == 0 || p.site.Mode == config.Listen || p.site.Eager || len(p.queue) > 0 || len(p.workers) == 0 {
+		return
+	}
+	for _, w := range p.workers {
+		if w.held > 0 {
+			return
+		}
+	}
+	if now.Sub(p.lastConn) < d {
+		return
+	}
+	p.log.Info("idle: stopping every worker", "idle_stop", d)
+	for _, w := range p.workers {
+		p.stopWorker(w, "idle_stop")
+	}
+	p.warm = false
+}
+
+// tick runs the timers: SIGKILL for workers past their stop timeout.
+func (p *pool) tick(now time.Time) {
+	for _, w := range p.workers {
+		if w.state == wDraining && !w.killAt.IsZero() && now.After(w.killAt) {
+			p.log.Warn("worker still running after the stop timeout; killing it", "pid", w.pid, "worker", w.seq)
+			w.proc.Signal(syscall.SIGKILL)
+			w.killAt = time.Time{}
+			if p.stopping {
+				p.killed = true
+			}
+		}
+	}
+	if p.site.Mode == config.Listen {
+		p.listenReadiness()
+	}
+	p.notifyStatus()
+}
+
+// beginStop stops taking connections and drains every worker.
+func (p *pool) beginStop() {
+	p.stopping = true
+	p.sdNotify("STOPPING=1")
+	p.log.Info("stopping", "workers", len(p.workers), "queued", len(p.queue))
+	p.closeListeners()
+	// Connections already accepted are served by workers that are ready;
+	// with none, they get the explicit failure.
+	p.dispatch()
+	if p.ready() == 0 {
+		p.failQueue("the site is stopping")
+	}
+	for _, w := range p.workers {
+		p.stopWorker(w, "broker stopping")
+	}
+	p.stopNotify()
+}
+
+func (p *pool) stopNotify() {
+	if p.notify != nil {
+		p.notify.Close()
+	}
+}
+
+// dispatch hands queued connections to workers.
+func (p *pool) dispatch() {
+	for len(p.queue) > 0 {
+		w := p.pick()
+		if w == nil {
+			return
+		}
+		c := p.queue[0]
+		if err := p.handTo(w, c); err != nil {
+			continue // handTo took w out of rotation; try another
+		}
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if len(p.queue) == 0 {
+			p.queue = nil
+		}
+	}
+}
+
+// pick returns the least-loaded ready worker with a free slot, the one
+// idle longest among equals.
+func (p *pool) pick() *worker {
+	var best *worker
+	for _, w := range p.workers {
+		if w.state != wReady || w.full || (p.site.Mode == config.Handoff && w.held >= w.slots) {
+			continue
+		}
+		if best == nil || w.held < best.held || (w.held == best.held && w.lastUse < best.lastUse) {
+			best = w
+		}
+	}
+	return best
+}
+
+// handTo gives c to w.
+func (p *pool) handTo(w *worker, c *pending) error {
+	p.connSeq++
+	switch p.site.Mode {
+	case config.Handoff:
+		err := sendConn(w.ch, activation.Handoff{ID: p.connSeq, Listener: c.listener, Peer: c.peer}, c.fd)
+		if errors.Is(err, syscall.EAGAIN) {
+			w.full = true
+			return err
+		}
+		if err != nil {
+			p.stopWorker(w, "its channel failed: "+err.Error())
+			return err
+		}
+		syscall.Close(c.fd)
+	case config.Proxy:
+		p.wg.Go(func() { p.forward(w, c) })
+	}
+	w.held++
+	w.lastUse = p.connSeq
+	return nil
+}
+
+// finished counts a connection w finished.
+func (p *pool) finished(w *worker) {
+	if w.held == 0 {
+		return
+	}
+	w.held--
+	w.served++
+	w.full = false
+	p.stats.Served++
+	p.lastConn = time.Now()
+	if w.held == 0 {
+		w.idleSince = p.lastConn
+	}
+	if w.state == wDraining && w.held == 0 && p.site.Mode == config.Proxy {
+		w.proc.Signal(syscall.SIGTERM)
+	}
+	if p.site.Pool.MaxRequests > 0 && w.served >= uint64(p.site.Pool.MaxRequests) && w.state == wReady {
+		p.stopWorker(w, fmt.Sprintf("served max_requests (%d)", p.site.Pool.MaxRequests))
+	}
+	p.dispatch()
+}
+
+// failQueue answers every waiting connection with the explicit failure.
+func (p *pool) failQueue(reason string) {
+	for _, c := range p.queue {
+		p.stats.Shed++
+		p.fail(c, reason)
+	}
+	p.queue = nil
+}
+
+// fail answers a connection the site cannot serve: 503 with the reason for
+// http sites, a close otherwise.
+func (p *pool) fail(c *pending, reason string) {
+	p.log.Warn("connection refused", "listener", c.listener, "peer", c.peer, "reason", reason)
+	conn := c.conn
+	if conn == nil {
+		f := os.NewFile(uintptr(c.fd), "conn")
+		var err error
+		conn, err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return
+		}
+	}
+	if p.site.Protocol != config.HTTP {
+		conn.Close()
+		return
+	}
+	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", p.site.Name, reason)
+	p.wg.Go(func() { refuse(conn, body) })
+}
+
+func (p *pool) sdNotify(state string) {
+	if n := p.b.cfg.Notify; n != nil {
+		if err := n.Notify(state); err != nil {
+			p.log.Debug("sd_notify failed", "err", err)
+		}
+	}
+}
+
+// snapshot computes the current Stats.
+func (p *pool) snapshot() Stats {
+	s := p.stats
+	s.Workers, s.Ready, s.Busy, s.Active = len(p.workers), 0, 0, 0
+	for _, w := range p.workers {
+		if w.state == wReady {
+			s.Ready++
+			if w.held > 0 {
+				s.Busy++
+			}
+		}
+		s.Active += w.held
+	}
+	s.Queued = len(p.queue)
+	switch {
+	case p.stopping:
+		s.State = "stopping"
+	case s.Ready > 0:
+		s.State = "running"
+	case len(p.workers) > 0 || p.warm:
+		s.State = "starting"
+	default:
+		s.State = "cold"
+	}
+	return s
+}
+
+func (p *pool) publish() {
+	p.b.setStats(p.snapshot())
+}
+
+// notifyStatus sends the STATUS= line when it changed (at most once a tick).
+func (p *pool) notifyStatus() {
+	line := p.snapshot().StatusLine()
+	if line != p.statusSent {
+		p.statusSent = line
+		p.sdNotify("STATUS=" + line)
+	}
+}
+
+// freePort returns a backend port no live worker uses.
+func (p *pool) freePort() int {
+	used := map[int]bool{}
+	for _, w := range p.workers {
+		used[w.port] = true
+	}
+	for _, port := range p.site.Backend.Ports {
+		if !used[port] {
+			return port
+		}
+	}
+	return p.site.Backend.Ports[0]
+}

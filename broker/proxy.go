@@ -1,0 +1,84 @@
+package broker
+
+import (
+	"io"
+	"net"
+	"time"
+)
+
+// probeEvery is how often a starting backend is tried.
+const probeEvery = 50 * time.Millisecond
+
+// probe marks a proxy backend ready once its port answers.
+func (p *pool) probe(w *worker) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		c, err := net.DialTimeout("tcp", w.backend, time.Second)
+		if err == nil {
+			c.Close()
+			p.post(func() { p.becameReady(w, 1) })
+			return
+		}
+		select {
+		case <-t.C:
+		case <-p.done:
+			return
+		}
+		ready := make(chan bool, 1)
+		p.post(func() { ready <- w.state != wStarting })
+		select {
+		case r := <-ready:
+			if r {
+				return
+			}
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// forward proxies c to backend w. A backend that does not answer is taken
+// out of rotation and c goes back to the queue for another one: the
+// connection is not lost.
+func (p *pool) forward(w *worker, c *pending) {
+	b, err := net.DialTimeout("tcp", w.backend, time.Second)
+	if err != nil {
+		p.post(func() {
+			w.held--
+			p.log.Warn("backend does not answer; taking it out", "pid", w.pid, "backend", w.backend, "err", err)
+			p.setErr("backend " + w.backend + " does not answer: " + err.Error())
+			p.stopWorker(w, "backend does not answer")
+			w.expected = false
+			p.queue = append([]*pending{c}, p.queue...)
+			p.dispatch()
+		})
+		return
+	}
+	splice(c.conn, b)
+	p.post(func() { p.finished(w) })
+}
+
+// splice copies both ways until both sides are done. io.Copy between
+// *net.TCPConn (or unix to TCP) uses splice(2): the bytes stay in the kernel.
+func splice(a, b net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(b, a)
+		closeWrite(b)
+		close(done)
+	}()
+	io.Copy(a, b)
+	closeWrite(a)
+	<-done
+	a.Close()
+	b.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		c.Close()
+	}
+}

@@ -1,0 +1,55 @@
+// Command zsm is the zsm broker: `zsm serve --site NAME` runs one site of a
+// configuration file (docs/config.md), normally started by systemd through
+// the units zsmgen writes.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/zsm-dev/zsm/internal/proc"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+const usage = `usage: zsm COMMAND [ARGS]
+
+commands:
+  serve --site NAME [--config FILE]   run one site's broker
+`
+
+// errUsage marks a command-line mistake: exit status 2.
+var errUsage = errors.New("usage")
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:])
+	case proc.ShimCommand:
+		err = proc.ShimMain(args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "zsm: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintln(os.Stderr, "zsm:", err)
+		return 1
+	}
+}

@@ -1,0 +1,187 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShimCommand is the hidden zsm subcommand that runs the exec shim.
+const ShimCommand = "__exec-listen"
+
+// Spec describes one worker process.
+type Spec struct {
+	Argv []string
+	Dir  string
+	Env  []string // the whole environment
+	// Files become fds 3, 4, ... in the child. Spawn does not close them.
+	Files []*os.File
+	// SetListenPID runs the app through the exec shim so that LISTEN_PID
+	// in its environment is its own pid.
+	SetListenPID bool
+	// Stdout and Stderr receive the app's output; nil discards it.
+	Stdout, Stderr io.Writer
+}
+
+// Spawner starts workers.
+type Spawner struct {
+	// Shim is the zsm binary, re-executed as the exec shim. Empty means
+	// this process's own executable.
+	Shim string
+}
+
+// Process is a started worker. Exactly one goroutine calls Wait.
+type Process struct {
+	cmd *exec.Cmd
+}
+
+// Spawn starts the worker described by s.
+func (sp Spawner) Spawn(s Spec) (*Process, error) {
+	if len(s.Argv) == 0 {
+		return nil, errors.New("proc: empty command")
+	}
+	argv := s.Argv
+	path, err := lookPath(argv[0], s.Dir, s.Env)
+	if err != nil {
+		return nil, err
+	}
+	if s.SetListenPID {
+		shim := sp.Shim
+		if shim == "" {
+			if shim, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("proc: finding the exec shim: %w", err)
+			}
+		}
+		argv = append([]string{shim, ShimCommand, path}, argv...)
+		path = shim
+	}
+	cmd := &exec.Cmd{
+		Path:       path,
+		Args:       argv,
+		Dir:        s.Dir,
+		Env:        s.Env,
+		ExtraFiles: s.Files,
+		Stdout:     s.Stdout,
+		Stderr:     s.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGTERM,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("proc: starting %s: %w", s.Argv[0], unwrapExec(err))
+	}
+	return &Process{cmd: cmd}, nil
+}
+
+func unwrapExec(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// lookPath resolves the program the way a shell in dir would: a name with a
+// slash is relative to dir, a bare name is searched on the PATH of env.
+func lookPath(prog, dir string, env []string) (string, error) {
+	if strings.Contains(prog, "/") {
+		p := prog
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("proc: %s: %w", prog, err)
+		}
+		return p, nil
+	}
+	pathEnv := os.Getenv("PATH")
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for d := range strings.SplitSeq(pathEnv, ":") {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		if p := filepath.Join(d, prog); executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("proc: %s: not found in PATH", prog)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return unwrapExec(err)
+	}
+	if fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	if unix.Access(p, unix.X_OK) != nil {
+		return errors.New("permission denied (not executable)")
+	}
+	return nil
+}
+
+// Pid returns the worker's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the worker's whole process group.
+func (p *Process) Signal(sig syscall.Signal) error {
+	return unix.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// Wait waits for the worker to exit and returns its state. Exactly one
+// goroutine may call it.
+func (p *Process) Wait() *os.ProcessState {
+	p.cmd.Wait()
+	return p.cmd.ProcessState
+}
+
+// Describe says how a process ended, for logs: "exited with status 1",
+// "killed by SIGKILL".
+func Describe(st *os.ProcessState) string {
+	if st == nil {
+		return "not started"
+	}
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && ws.Signaled():
+		return "killed by " + signalName(ws.Signal())
+	default:
+		return "exited with status " + strconv.Itoa(st.ExitCode())
+	}
+}
+
+func signalName(s syscall.Signal) string {
+	if n := unix.SignalName(s); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+// ShimMain is the exec shim: args are the resolved program and its argv.
+// It sets LISTEN_PID to this process's pid and replaces itself with the
+// program, which keeps the pid. It returns only on error.
+func ShimMain(args []string) error {
+	if len(args) < 2 {
+		return errors.New("proc: exec shim: usage: " + ShimCommand + " PROGRAM ARGV0 [ARGS...]")
+	}
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	os.Unsetenv("LISTEN_PIDFDID")
+	return fmt.Errorf("proc: exec %s: %w", args[0], unix.Exec(args[0], args[1:], os.Environ()))
+}

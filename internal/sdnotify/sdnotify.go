@@ -1,0 +1,33 @@
+// Package sdnotify tells the service manager about the broker through
+// sd_notify(3) (READY=1, RELOADING=1, STOPPING=1, STATUS=...). Off systemd
+// (no $NOTIFY_SOCKET) New returns nil, and a nil *Notifier does nothing.
+package sdnotify
+
+import (
+	"os"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+)
+
+// Notifier sends sd_notify messages. The zero value and nil do nothing.
+type Notifier struct {
+	enabled bool
+}
+
+// New returns a Notifier when the process runs under a service manager
+// that listens, else nil.
+func New() *Notifier {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return nil
+	}
+	return &Notifier{enabled: true}
+}
+
+// Notify sends state, e.g. "READY=1\nSTATUS=3 workers".
+func (n *Notifier) Notify(state string) error {
+	if n == nil || !n.enabled {
+		return nil
+	}
+	_, err := daemon.SdNotify(false, state)
+	return err
+}
