@@ -119,7 +119,7 @@ func New(cfg Config) *Broker {
 	if cfg.Tick == 0 {
 		cfg.Tick = 100 * time.Millisecond
 	}
-	return &Broker{cfg: cfg, log: cfg.Log.With("site", cfg.Site.Name)}
+	return &Broker{cfg: cfg, log: cfg.Log.With("site", cfg.Site.Name), stats: Stats{State: "cold"}}
 }
 
 // Stats returns a snapshot of the site's counters.

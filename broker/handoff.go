@@ -148,7 +148,9 @@ func (p *pool) malformed(w *worker, err error) {
 // channelClosed handles the worker's end of the channel going away: it
 // takes no more connections.
 func (p *pool) channelClosed(w *worker) {
-	if w.state != wDraining {
+	// A worker that never became ready is about to exit: leave it counted
+	// as starting so that its exit, not this, decides what comes next.
+	if w.state == wReady {
 		w.state = wDraining
 		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
 	}

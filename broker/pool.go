@@ -62,6 +62,7 @@ type pending struct {
 	listener string
 	peer     string
 	at       time.Time
+	retries  int // proxy: backends that failed to take it
 }
 
 // pool owns the site's workers and queue. All fields are used by run's
@@ -121,6 +122,17 @@ func (p *pool) run(ctx context.Context) (err error) {
 	defer func() {
 		close(p.done)
 		p.wg.Wait()
+		// An accept loop may have queued a connection on its way out:
+		// it was accepted, so it gets the explicit failure.
+		for {
+			select {
+			case c := <-p.conns:
+				p.fail(c, "the site is stopping")
+				p.wg.Wait()
+			default:
+				return
+			}
+		}
 	}()
 	if err := p.open(); err != nil {
 		p.closeListeners()
@@ -260,9 +272,13 @@ func (p *pool) wantWorker() bool {
 	if live >= p.capacity() {
 		return false
 	}
-	if p.site.Mode != config.Handoff {
-		// listen: every worker accepts from the kernel queue; proxy: one
-		// instance per backend port. Both run the full set.
+	if p.site.Mode == config.Proxy {
+		// One instance per backend port, once the port is free again.
+		_, ok := p.freePort()
+		return ok
+	}
+	if p.site.Mode == config.Listen {
+		// Every worker accepts from the kernel queue: run the full set.
 		return true
 	}
 	starting, idle := 0, 0
@@ -367,7 +383,7 @@ func (p *pool) spawn(now time.Time) bool {
 			"LISTEN_FDNAMES="+strings.Join(names, ":"),
 			"NOTIFY_SOCKET="+p.notify.addr)
 	case config.Proxy:
-		w.port = p.freePort()
+		w.port, _ = p.freePort()
 		w.backend = p.site.Backend.Addr(w.port)
 		port := fmt.Sprint(w.port)
 		spec.Argv = make([]string, len(p.site.Command))
@@ -774,16 +790,16 @@ func (p *pool) notifyStatus() {
 	}
 }
 
-// freePort returns a backend port no live worker uses.
-func (p *pool) freePort() int {
+// freePort returns a backend port no worker uses, draining ones included.
+func (p *pool) freePort() (int, bool) {
 	used := map[int]bool{}
 	for _, w := range p.workers {
 		used[w.port] = true
 	}
 	for _, port := range p.site.Backend.Ports {
 		if !used[port] {
-			return port
+			return port, true
 		}
 	}
-	return p.site.Backend.Ports[0]
+	return 0, false
 }

@@ -1,13 +1,18 @@
 package broker
 
 import (
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
-// probeEvery is how often a starting backend is tried.
-const probeEvery = 50 * time.Millisecond
+const (
+	probeEvery  = 50 * time.Millisecond // how often a starting backend is tried
+	dialTimeout = 5 * time.Second       // a backend's connect, under load
+	maxRetries  = 3                     // backends one connection is offered to
+)
 
 // probe marks a proxy backend ready once its port answers.
 func (p *pool) probe(w *worker) {
@@ -38,18 +43,26 @@ func (p *pool) probe(w *worker) {
 	}
 }
 
-// forward proxies c to backend w. A backend that does not answer is taken
-// out of rotation and c goes back to the queue for another one: the
-// connection is not lost.
+// forward proxies c to backend w. A backend that refuses connections is
+// taken out of rotation (and replaced) and c goes back to the head of the
+// queue for another one: the connection is not lost.
 func (p *pool) forward(w *worker, c *pending) {
-	b, err := net.DialTimeout("tcp", w.backend, time.Second)
+	b, err := net.DialTimeout("tcp", w.backend, dialTimeout)
 	if err != nil {
 		p.post(func() {
 			w.held--
-			p.log.Warn("backend does not answer; taking it out", "pid", w.pid, "backend", w.backend, "err", err)
-			p.setErr("backend " + w.backend + " does not answer: " + err.Error())
-			p.stopWorker(w, "backend does not answer")
-			w.expected = false
+			if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
+				p.log.Warn("backend refuses connections; replacing it", "pid", w.pid, "backend", w.backend, "err", err)
+				p.setErr("backend " + w.backend + " refuses connections")
+				p.stopWorker(w, "backend refuses connections")
+				w.expected = false
+			}
+			c.retries++
+			if c.retries > maxRetries {
+				p.stats.Shed++
+				p.fail(c, "no backend answered")
+				return
+			}
 			p.queue = append([]*pending{c}, p.queue...)
 			p.dispatch()
 		})

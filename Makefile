@@ -1,0 +1,46 @@
+# zsm — see README.md.
+
+GO      ?= go
+BIN     := bin
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+
+.PHONY: all build demo test check lint unit fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/zsm ./cmd/zsmgen ./contrib/workers/hello
+
+# The bundled example: contrib/examples/hello.hcl, through systemd's user
+# manager when one runs, else with the broker binding its own sockets.
+demo: build
+	contrib/demo.sh
+
+# Every test: formatting, vet, staticcheck, then the whole suite with the
+# race detector. As root, the integration tests in test/ run inside a private
+# systemd user manager (test/with-systemd); elsewhere they skip and say why.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if [ ! -x "$(STATICCHECK)" ]; then \
+	  echo "installing staticcheck (honnef.co/go/tools) into $$($(GO) env GOPATH)/bin"; \
+	  $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; fi
+	$(STATICCHECK) ./...
+
+# Unit tests only, fast.
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test)
+
+# A few minutes of each fuzz target.
+FUZZTIME ?= 2m
+fuzz:
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,141 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/activation"
+	"github.com/zsm-dev/zsm/internal/proc"
+)
+
+// TestMain lets the test binary play the workers the broker starts: the
+// exec shim, and apps of several kinds chosen by ZSM_TEST_WORKER.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == proc.ShimCommand {
+		fmt.Fprintln(os.Stderr, proc.ShimMain(os.Args[2:]))
+		os.Exit(127)
+	}
+	if kind := os.Getenv("ZSM_TEST_WORKER"); kind != "" {
+		if err := testWorker(kind); err != nil {
+			fmt.Fprintln(os.Stderr, "test worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testWorker runs one kind of worker.
+func testWorker(kind string) error {
+	switch kind {
+	case "http", "listen":
+		slots, _ := strconv.Atoi(os.Getenv("ZSM_TEST_SLOTS"))
+		var opts []activation.Option
+		if slots > 0 {
+			opts = append(opts, activation.Slots(slots))
+		}
+		l, err := activation.Listen("tcp", "127.0.0.1:0", opts...)
+		if err != nil {
+			return err
+		}
+		return serveHTTP(l, l.Stopping())
+	case "backend":
+		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			return err
+		}
+		return serveHTTP(l, nil)
+	case "garbage":
+		ch := os.NewFile(3, "channel")
+		if _, err := ch.Write([]byte("READY=1\nSLOTS=lots\n")); err != nil {
+			return err
+		}
+		_, err := ch.Read(make([]byte, 4096)) // until the broker ends the channel
+		return err
+	case "silent":
+		// Never ready; exits when the broker gives up on it.
+		ch := os.NewFile(3, "channel")
+		ch.Read(make([]byte, 4096))
+		return nil
+	case "crash":
+		return errors.New("crashing on purpose")
+	}
+	return fmt.Errorf("unknown worker kind %q", kind)
+}
+
+// serveHTTP answers "/" with the worker's pid and "/work?ms=N" after N ms
+// of simulated work, until stop is closed; then it drains.
+func serveHTTP(l net.Listener, stop <-chan struct{}) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if ms, _ := strconv.Atoi(r.URL.Query().Get("ms")); ms > 0 {
+			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+			<-t.C
+		}
+		fmt.Fprintf(w, "hello from %d\n", os.Getpid())
+	})
+	srv := &http.Server{Handler: mux}
+	if stop != nil {
+		go func() {
+			<-stop
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+	}
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// eventually polls cond until it holds, failing the test after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// isClosedErr reports errors that mean "the peer closed".
+func isClosedErr(err error) bool {
+	return errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) || strings.Contains(fmt.Sprint(err), "EOF")
+}

@@ -1,0 +1,67 @@
+// Command zsmgen turns a zsm configuration file (docs/config.md) into what
+// runs it: systemd user units (`zsmgen units`), after checking it
+// (`zsmgen check`).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: zsmgen COMMAND [FLAGS] FILE
+
+commands:
+  check FILE     validate FILE; print every problem as file:line:col
+  units FILE     write systemd user units for FILE's sites
+                 [--out DIR] [--dry-run] [--zsm PATH]
+`
+
+// errReported means the problem was already printed: exit 1 quietly.
+var errReported = errors.New("reported")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "check":
+		err = check(args[1:], stdout, stderr)
+	case "units":
+		err = unitsCmd(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "zsmgen: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		if ue != "" {
+			fmt.Fprintf(stderr, "usage: zsmgen %s\n", string(ue))
+		}
+		return 2
+	case errors.Is(err, errReported):
+		return 1
+	default:
+		fmt.Fprintln(stderr, "zsmgen:", err)
+		return 1
+	}
+}
+
+// usageError is a command-line mistake; it holds the command's synopsis.
+type usageError string
+
+func (u usageError) Error() string { return "usage: " + string(u) }

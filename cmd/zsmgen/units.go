@@ -1,0 +1,213 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/zsm-dev/zsm/units"
+)
+
+func unitsCmd(args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("units", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	out := fset.String("out", "", "unit directory (default $XDG_CONFIG_HOME/systemd/user)")
+	dry := fset.Bool("dry-run", false, "print what would be written and removed; change nothing")
+	zsm := fset.String("zsm", "", "path of the zsm binary the units run (default: beside zsmgen, else on $PATH)")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 1 {
+		return usageError("units [--out DIR] [--dry-run] [--zsm PATH] FILE")
+	}
+	f, err := load(fset.Arg(0), stderr)
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		if dir, err = defaultUnitDir(); err != nil {
+			return err
+		}
+	}
+	bin, err := zsmPath(*zsm)
+	if err != nil {
+		return err
+	}
+	desired, err := units.Generate(f, units.Options{ZSM: bin})
+	if err != nil {
+		return err
+	}
+	existing, err := readExisting(dir)
+	if err != nil {
+		return err
+	}
+	changes, err := units.Plan(desired, existing, f.Path)
+	if err != nil {
+		return err
+	}
+	if *dry {
+		for _, w := range changes.Write {
+			fmt.Fprintf(stdout, "would write %s:\n%s\n", filepath.Join(dir, w.Path), w.Content)
+		}
+		for _, r := range changes.Remove {
+			fmt.Fprintf(stdout, "would remove %s\n", filepath.Join(dir, r))
+		}
+		if changes.Empty() {
+			fmt.Fprintf(stdout, "%s is up to date\n", dir)
+		}
+		return nil
+	}
+	if err := apply(dir, changes); err != nil {
+		return err
+	}
+	for _, w := range changes.Write {
+		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, w.Path))
+	}
+	for _, r := range changes.Remove {
+		fmt.Fprintf(stdout, "removed %s\n", filepath.Join(dir, r))
+	}
+	for _, site := range removedSites(changes.Remove) {
+		fmt.Fprintf(stdout, "site %s left %s: run systemctl --user disable --now zsm@%s.socket\n", site, f.Path, site)
+	}
+	if changes.Empty() {
+		fmt.Fprintf(stdout, "%s is up to date\n", dir)
+	} else {
+		fmt.Fprintln(stdout, "now run: systemctl --user daemon-reload")
+	}
+	return nil
+}
+
+func defaultUnitDir() (string, error) {
+	base := os.Getenv("XDG_CONFIG_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the unit directory: %w (use --out)", err)
+		}
+		base = filepath.Join(home, ".config")
+	}
+	return filepath.Join(base, "systemd", "user"), nil
+}
+
+// zsmPath finds the zsm binary: the flag, else beside this zsmgen, else
+// on $PATH. Units need an absolute path.
+func zsmPath(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "zsm")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("zsm")
+	if err != nil {
+		return "", errors.New("cannot find the zsm binary beside zsmgen or on $PATH; pass --zsm PATH")
+	}
+	return filepath.Abs(p)
+}
+
+// readExisting returns the unit-dir files zsmgen may own: zsm@* units and
+// the files in zsm@*.d drop-in directories.
+func readExisting(dir string) (map[string][]byte, error) {
+	existing := map[string][]byte{}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return existing, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "zsm@") {
+			continue
+		}
+		if e.IsDir() && strings.HasSuffix(name, ".d") {
+			sub, err := os.ReadDir(filepath.Join(dir, name))
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range sub {
+				if s.Type().IsRegular() {
+					if err := readInto(existing, dir, name+"/"+s.Name()); err != nil {
+						return nil, err
+					}
+				}
+			}
+		} else if e.Type().IsRegular() {
+			if err := readInto(existing, dir, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return existing, nil
+}
+
+func readInto(m map[string][]byte, dir, rel string) error {
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return err
+	}
+	m[rel] = b
+	return nil
+}
+
+// apply writes and removes files; each write goes to a temporary file
+// renamed into place, so a unit is never seen half written.
+func apply(dir string, c units.Changes) error {
+	for _, w := range c.Write {
+		p := filepath.Join(dir, filepath.FromSlash(w.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(p), ".zsmgen-*")
+		if err != nil {
+			return err
+		}
+		_, werr := tmp.Write(w.Content)
+		cerr := tmp.Close()
+		if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+			os.Remove(tmp.Name())
+			return err
+		}
+		if err := os.Rename(tmp.Name(), p); err != nil {
+			os.Remove(tmp.Name())
+			return err
+		}
+	}
+	for _, r := range c.Remove {
+		p := filepath.Join(dir, filepath.FromSlash(r))
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// Remove the drop-in directory once empty; a directory still
+		// holding someone else's files stays.
+		os.Remove(filepath.Dir(p))
+	}
+	return nil
+}
+
+// removedSites names the sites whose drop-ins were removed.
+func removedSites(removed []string) []string {
+	seen := map[string]bool{}
+	var sites []string
+	for _, r := range removed {
+		d, _, _ := strings.Cut(r, "/")
+		name, ok := strings.CutPrefix(d, "zsm@")
+		name, ok2 := strings.CutSuffix(name, ".socket.d")
+		if ok && ok2 && !seen[name] {
+			seen[name] = true
+			sites = append(sites, name)
+		}
+	}
+	return sites
+}

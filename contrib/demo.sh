@@ -1,0 +1,47 @@
+#!/bin/sh
+# Runs the bundled example site, contrib/examples/hello.hcl: through the
+# systemd user manager when one is running, else with the broker binding its
+# own sockets. Prints the URL to try. Expects `make build` to have run.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+cfg=$top/contrib/examples/hello.hcl
+url=http://127.0.0.1:8080/
+
+bin/zsmgen check "$cfg"
+
+if systemctl --user is-system-running >/dev/null 2>&1 ||
+	[ "$(systemctl --user is-system-running 2>/dev/null)" = degraded ]; then
+	bin/zsmgen units --zsm "$top/bin/zsm" "$cfg"
+	systemctl --user daemon-reload
+	systemctl --user enable --now zsm@hello.socket
+	echo "zsm@hello.socket is listening; the first request starts the broker and the app:"
+	curl -sS --max-time 10 "$url"
+	systemctl --user --no-pager status zsm@hello.service | head -n 5
+	echo
+	echo "Try: curl $url"
+	echo "Logs: journalctl --user -u zsm@hello.service    Stop: systemctl --user disable --now zsm@hello.socket"
+	exit 0
+fi
+
+echo "No systemd user manager here: the broker binds its own sockets."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/zsm-$(id -u)}"
+bin/zsm serve --config "$cfg" --site hello &
+broker=$!
+trap 'kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null' EXIT INT TERM
+tries=0
+until curl -sS --max-time 10 "$url" 2>/dev/null; do
+	tries=$((tries + 1))
+	if [ "$tries" -ge 50 ] || ! kill -0 "$broker" 2>/dev/null; then
+		echo "the broker did not answer on $url" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+echo
+echo "Try: curl $url    (and: curl --unix-socket $XDG_RUNTIME_DIR/hello.sock http://x/)"
+if [ "${ZSM_DEMO_ONESHOT:-}" ]; then
+	exit 0
+fi
+echo "Press Ctrl-C to stop."
+wait "$broker"
