@@ -1,0 +1,204 @@
+package activation
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// sys holds the process-wide OS calls Listen makes, so that tests can swap
+// them.
+type sys struct {
+	lookupEnv func(string) (string, bool)
+	unsetenv  func(string) error
+	getpid    func() int
+}
+
+func osSys() sys {
+	return sys{lookupEnv: os.LookupEnv, unsetenv: os.Unsetenv, getpid: os.Getpid}
+}
+
+// take returns the value of key and removes it from the environment.
+func (s sys) take(key string) (string, bool) {
+	v, ok := s.lookupEnv(key)
+	if ok {
+		s.unsetenv(key)
+	}
+	return v, ok
+}
+
+// Variables of systemd socket activation (sd_listen_fds(3)).
+const (
+	envListenPID     = "LISTEN_PID"
+	envListenFDs     = "LISTEN_FDS"
+	envListenFDNames = "LISTEN_FDNAMES"
+	envListenPIDFDID = "LISTEN_PIDFDID"
+	envNotifySocket  = "NOTIFY_SOCKET"
+
+	listenFDsStart = 3       // SD_LISTEN_FDS_START
+	maxListenFDs   = 1 << 16 // far above any socket unit
+)
+
+// listenEnv reads and unsets systemd's socket activation variables, like
+// sd_listen_fds_with_names(unset_environment=1). It returns the names of the
+// passed descriptors, which are numbered from 3, or ok == false when the
+// variables are absent, LISTEN_FDS is 0, or LISTEN_PID is another process.
+// LISTEN_PIDFDID is removed but not checked: LISTEN_PID is.
+func listenEnv(s sys) (names []string, ok bool, err error) {
+	pidText, havePID := s.take(envListenPID)
+	fdsText, haveFDs := s.take(envListenFDs)
+	namesText, haveNames := s.take(envListenFDNames)
+	s.take(envListenPIDFDID)
+	if !havePID || !haveFDs {
+		return nil, false, nil
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return nil, false, fmt.Errorf("%s=%q: not a pid", envListenPID, pidText)
+	}
+	if pid != s.getpid() {
+		return nil, false, nil
+	}
+	n, err := strconv.Atoi(fdsText)
+	if err != nil || n < 0 || n > maxListenFDs {
+		return nil, false, fmt.Errorf("%s=%q: not a count of descriptors", envListenFDs, fdsText)
+	}
+	if n == 0 {
+		return nil, false, nil
+	}
+	if haveNames {
+		names = strings.Split(namesText, ":")
+		if len(names) != n {
+			return nil, false, fmt.Errorf("%s=%q: %d names for %s=%d", envListenFDNames, namesText, len(names), envListenFDs, n)
+		}
+	} else {
+		names = make([]string, n)
+		for i := range names {
+			names[i] = "unknown" // what systemd reports for an unnamed fd
+		}
+	}
+	return names, true, nil
+}
+
+// listenFiles turns the passed descriptors into listeners: every descriptor
+// gets close-on-exec; those named in want (all when want is empty) that are
+// listening stream sockets become listeners, and this package then owns
+// them. Others are left open for the application. It fails when none is
+// usable, or when a descriptor named in want is not a listening stream socket.
+func listenFiles(names []string, want []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	fail := func(err error) ([]net.Listener, error) {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
+	}
+	for i, name := range names {
+		fd := listenFDsStart + i
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return fail(fmt.Errorf("%s: fd %d (%q): %w", envListenFDs, fd, name, err))
+		}
+		unix.CloseOnExec(fd)
+		named := len(want) == 0
+		for _, w := range want {
+			named = named || w == name
+		}
+		if !named {
+			continue
+		}
+		if !isStreamListener(fd) {
+			if len(want) == 0 {
+				continue // a datagram socket, FIFO, ...: not ours
+			}
+			return fail(fmt.Errorf("%s: fd %d (%q) is not a listening stream socket", envListenFDs, fd, name))
+		}
+		f := os.NewFile(uintptr(fd), name)
+		ln, err := net.FileListener(f) // dups the descriptor
+		f.Close()
+		if err != nil {
+			return fail(fmt.Errorf("%s: fd %d (%q): %w", envListenFDs, fd, name, err))
+		}
+		lns = append(lns, ln)
+	}
+	if len(lns) == 0 {
+		if len(want) > 0 {
+			return nil, fmt.Errorf("%s: no descriptor named %s in %q", envListenFDs, strings.Join(want, " or "), strings.Join(names, ":"))
+		}
+		return nil, fmt.Errorf("%s: no listening stream socket among %d descriptors", envListenFDs, len(names))
+	}
+	return lns, nil
+}
+
+func isStreamListener(fd int) bool {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil || typ != unix.SOCK_STREAM {
+		return false
+	}
+	acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	return err == nil && acc == 1
+}
+
+// openChannel takes over the worker's end of the channel named by
+// ZSM_CHANNEL_FD: checks it is a unix SOCK_SEQPACKET socket, sets
+// close-on-exec and returns it as a *net.UnixConn. The original descriptor is
+// closed (the returned conn holds a duplicate).
+func openChannel(fdText string) (*net.UnixConn, error) {
+	fd, err := strconv.Atoi(fdText)
+	if err != nil || fd < 0 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor", EnvChannelFD, fdText)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("%s=%d: %w", EnvChannelFD, fd, err)
+	}
+	domain, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	typ, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err1 != nil || err2 != nil || domain != unix.AF_UNIX || typ != unix.SOCK_SEQPACKET {
+		return nil, fmt.Errorf("%s=%d: not a unix SOCK_SEQPACKET socket", EnvChannelFD, fd)
+	}
+	unix.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "zsm-channel")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s=%d: %w", EnvChannelFD, fd, err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("%s=%d: not a unix socket", EnvChannelFD, fd)
+	}
+	return uc, nil
+}
+
+// notifier sends sd_notify(3) messages to $NOTIFY_SOCKET. A nil notifier
+// does nothing: off systemd (and off a zsm broker) there is no one to tell.
+type notifier struct {
+	addr *net.UnixAddr
+}
+
+func newNotifier(s sys) *notifier {
+	path, ok := s.lookupEnv(envNotifySocket)
+	if !ok || path == "" || (path[0] != '/' && path[0] != '@') {
+		return nil // absent, or a transport (vsock) this package does not speak
+	}
+	return &notifier{addr: &net.UnixAddr{Name: path, Net: "unixgram"}}
+}
+
+func (n *notifier) notify(state string) error {
+	if n == nil {
+		return nil
+	}
+	c, err := net.DialUnix("unixgram", nil, n.addr)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(state)); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}

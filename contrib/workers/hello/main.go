@@ -1,0 +1,75 @@
+// Command hello is an example zsm worker in Go: an HTTP server that answers
+// "hello" and runs the same under zsm handoff, under systemd socket
+// activation and standalone (binding -addr), through activation.Listen.
+//
+// It stops gracefully: on SIGTERM, or when the zsm broker ends its channel,
+// it stops accepting, finishes the requests in flight (at most -drain), and
+// exits 0.
+//
+//	site "hello" {
+//	  listen  = ["127.0.0.1:8080"]
+//	  mode    = "handoff"
+//	  command = ["hello"]
+//	}
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/zsm-dev/zsm/activation"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "hello:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until the listener stops, then drains.
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to bind when not socket-activated")
+	slots := fs.Int("slots", activation.DefaultSlots, "connections taken at once under zsm handoff")
+	drain := fs.Duration("drain", 30*time.Second, "how long in-flight requests get to finish when stopping")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	ln, err := activation.Listen("tcp", *addr, activation.Slots(*slots))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Fprintf(stderr, "hello: serving (%v, %v)\n", ln.Mode(), ln.Addr())
+
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(hello),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	err = srv.Serve(ln) // returns once ln stops (or fails)
+	if !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	fmt.Fprintln(stderr, "hello: stopped")
+	return nil
+}
+
+func hello(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "hello\n")
+}
