@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 
 // testSite is a site on a fresh loopback port whose workers are this test
 // binary playing kind.
-func testSite(t *testing.T, mode config.Mode, kind string) *config.Site {
+func testSite(t testing.TB, mode config.Mode, kind string) *config.Site {
 	t.Helper()
 	s := &config.Site{
 		Name:        "t",
@@ -50,7 +51,7 @@ type running struct {
 
 // start runs a broker for s; the test's cleanup stops it and checks that
 // Run returned and no fd leaked.
-func start(t *testing.T, s *config.Site, tune func(*Config)) *running {
+func start(t testing.TB, s *config.Site, tune func(*Config)) *running {
 	t.Helper()
 	fdsBefore := openFDs(t)
 	set, err := sockets.Bind(s, t.TempDir())
@@ -72,6 +73,9 @@ func start(t *testing.T, s *config.Site, tune func(*Config)) *running {
 	}
 	if tune != nil {
 		tune(&cfg)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	b := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -98,6 +102,8 @@ func start(t *testing.T, s *config.Site, tune func(*Config)) *running {
 		}
 		// The runtime's poller and test plumbing settle asynchronously.
 		eventually(t, 5*time.Second, "fds back to the count before the broker", func() bool {
+			// io.Copy's splice pipes are pooled and closed by finalizers.
+			runtime.GC()
 			return openFDs(t) <= fdsBefore
 		})
 	})

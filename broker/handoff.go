@@ -115,8 +115,8 @@ func (p *pool) report(w *worker, r activation.Report) {
 		p.becameReady(w, r.Slots)
 	}
 	if r.Done {
-		if w.held == 0 {
-			p.malformed(w, errors.New("DONE=1 for a connection it does not hold"))
+		if !w.release(r.ID) {
+			p.malformed(w, fmt.Errorf("DONE=1 for a connection it does not hold (ID=%d)", r.ID))
 			return
 		}
 		p.finished(w)
@@ -129,6 +129,20 @@ func (p *pool) report(w *worker, r activation.Report) {
 		w.state, w.expected = wDraining, true
 		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
 	}
+}
+
+// release forgets the connection a DONE names; without an ID, any one.
+func (w *worker) release(id uint64) bool {
+	if id == 0 {
+		for id = range w.ids {
+			break
+		}
+	}
+	if _, ok := w.ids[id]; !ok {
+		return false
+	}
+	delete(w.ids, id)
+	return true
 }
 
 // malformed stops a worker that broke the protocol.

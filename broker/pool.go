@@ -42,10 +42,11 @@ type worker struct {
 	backend string        // proxy: the address it serves
 	port    int           // proxy: its port
 
-	slots     int    // connections it takes at once (handoff)
-	held      int    // connections it holds
-	served    uint64 // connections it finished
-	lastUse   uint64 // dispatch sequence of its last connection, for FIFO
+	slots     int                 // connections it takes at once (handoff)
+	held      int                 // connections it holds
+	ids       map[uint64]struct{} // handoff: the ids of the connections it holds
+	served    uint64              // connections it finished
+	lastUse   uint64              // dispatch sequence of its last connection, for FIFO
 	idleSince time.Time
 	full      bool      // its channel refused a send; wait for a DONE
 	killAt    time.Time // draining: SIGKILL after this
@@ -681,6 +682,10 @@ func (p *pool) handTo(w *worker, c *pending) error {
 			return err
 		}
 		syscall.Close(c.fd)
+		if w.ids == nil {
+			w.ids = map[uint64]struct{}{}
+		}
+		w.ids[p.connSeq] = struct{}{}
 	case config.Proxy:
 		p.wg.Go(func() { p.forward(w, c) })
 	}
