@@ -8,11 +8,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/proc"
@@ -133,9 +130,4 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		<-tick.C
 	}
-}
-
-// isClosedErr reports errors that mean "the peer closed".
-func isClosedErr(err error) bool {
-	return errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) || strings.Contains(fmt.Sprint(err), "EOF")
 }
