@@ -43,11 +43,15 @@ func (p *pool) probe(w *worker) {
 	}
 }
 
+// backendDialer connects to backends: on this host, so TCP keepalive
+// probes would only cost syscalls on every connection.
+var backendDialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+
 // forward proxies c to backend w. A backend that refuses connections is
 // taken out of rotation (and replaced) and c goes back to the head of the
 // queue for another one: the connection is not lost.
 func (p *pool) forward(w *worker, c *pending) {
-	b, err := net.DialTimeout("tcp", w.backend, dialTimeout)
+	b, err := backendDialer.Dial("tcp", w.backend)
 	if err != nil {
 		p.post(func() {
 			w.held--
