@@ -91,14 +91,21 @@ func (p *pool) watchFirst() {
 	})
 }
 
-// listenReadiness marks listen-mode workers that said nothing ready once
-// they accept: when no connection waits in the kernel queue any more.
+// listenReadiness marks a listen-mode worker that says nothing ready once
+// it accepts: when connections that waited in the kernel queue while it
+// started are gone.
 func (p *pool) listenReadiness() {
-	if p.watch == nil || p.watch.pending() {
+	if p.watch == nil {
 		return
 	}
+	waiting := p.watch.pending()
 	for _, w := range p.workers {
-		if w.state == wStarting && !w.notified {
+		if w.state != wStarting || w.notified {
+			continue
+		}
+		if waiting {
+			w.sawQueue = true
+		} else if w.sawQueue {
 			p.becameReady(w, 1)
 		}
 	}
@@ -180,7 +187,7 @@ func (p *pool) notified(pid int, msg string) {
 		}
 	}
 	if w == nil {
-		p.log.Debug("ignoring sd_notify from a process that is not a worker", "pid", pid)
+		p.log.Info("ignoring sd_notify from a process that is not a worker of this site", "pid", pid)
 		return
 	}
 	w.notified = true

@@ -2,12 +2,14 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,10 +66,52 @@ func testWorker(kind string) error {
 		ch := os.NewFile(3, "channel")
 		ch.Read(make([]byte, 4096))
 		return nil
+	case "env", "listen-env":
+		// Report what the worker was started with, then serve.
+		if err := dumpEnv(os.Getenv("ZSM_TEST_OUT")); err != nil {
+			return err
+		}
+		if kind == "env" {
+			return testWorker("http")
+		}
+		return testWorker("listen")
+	case "listen-silent":
+		// Never accepts and never notifies; says where it could notify.
+		if err := dumpEnv(os.Getenv("ZSM_TEST_OUT")); err != nil {
+			return err
+		}
+		select {}
 	case "crash":
 		return errors.New("crashing on purpose")
 	}
 	return fmt.Errorf("unknown worker kind %q", kind)
+}
+
+// workerInfo is what an "env" worker reports about itself.
+type workerInfo struct {
+	Pid, Pgid int
+	Dir       string
+	Env       []string
+}
+
+func dumpEnv(path string) error {
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	pgid, err := syscall.Getpgid(0)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(workerInfo{Pid: os.Getpid(), Pgid: pgid, Dir: dir, Env: os.Environ()})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // serveHTTP answers "/" with the worker's pid and "/work?ms=N" after N ms

@@ -54,6 +54,7 @@ type worker struct {
 	status    string    // its own STATUS= text
 	notified  bool      // it has used NOTIFY_SOCKET
 	wasReady  bool      // it became ready once
+	sawQueue  bool      // listen: connections waited in the kernel queue while it started
 }
 
 // pending is an accepted connection waiting for a worker.
@@ -553,7 +554,10 @@ func (p *pool) shrink(now time.Time) {
 func (p *pool) expire(now time.Time) {
 	limit := p.site.Timeouts.Start
 	for _, w := range p.workers {
-		if w.state == wStarting && now.Sub(w.started) > limit {
+		// A listen-mode app that never notifies shows it is ready only by
+		// accepting: it is late only if connections wait for it.
+		silent := p.site.Mode == config.Listen && !w.notified && !w.sawQueue
+		if w.state == wStarting && now.Sub(w.started) > limit && !silent {
 			p.setErr(fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit))
 			p.log.Error("worker not ready in time; killing it", "pid", w.pid, "worker", w.seq, "timeout", limit)
 			w.state, w.expected = wDraining, true
