@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const twoSites = `site "blog" {
+  listen  = ["127.0.0.1:8080", "unix:blog.sock"]
+  command = ["./blog"]
+}
+site "shop" {
+  listen  = ["127.0.0.1:8081"]
+  command = ["./shop"]
+}
+`
+
+// zsmgen runs the command and returns its exit code and outputs.
+func zsmgen(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func writeConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "site.hcl")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tree lists the files under dir with their contents.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			files[rel] = string(b)
+		}
+		return nil
+	})
+	return files
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, twoSites)
+	code, out, errOut := zsmgen(t, "check", cfg)
+	if code != 0 || errOut != "" || !strings.Contains(out, "2 sites ok: blog (handoff, 2 addresses), shop (handoff, 1 address)") {
+		t.Errorf("check of a good file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	bad := writeConfig(t, dir, "site \"a\" {\n  listen = [\"localhost:80\"]\n  command = [\"x\"]\n  bogus = 1\n}\n")
+	code, out, errOut = zsmgen(t, "check", bad)
+	if code != 1 || out != "" {
+		t.Errorf("check of a bad file: exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{bad + ":2:13: Invalid address", bad + ":4:3: Unsupported argument", "  bogus = 1", "2 problems in " + bad} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	if code, _, _ := zsmgen(t, "check"); code != 2 {
+		t.Errorf("check without a file: exit %d, want 2", code)
+	}
+	if code, _, errOut := zsmgen(t, "check", filepath.Join(dir, "missing.hcl")); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("check of a missing file: exit %d, %q", code, errOut)
+	}
+}
+
+func TestUnits(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	cfg := writeConfig(t, dir, twoSites)
+	zsm := filepath.Join(dir, "zsm")
+	os.WriteFile(zsm, []byte("#!/bin/sh\n"), 0o755)
+	units := func(args ...string) (int, string, string) {
+		return zsmgen(t, append([]string{"units", "--zsm", zsm, "--out", out}, append(args, cfg)...)...)
+	}
+
+	// A file zsmgen did not write, in the unit dir and in a drop-in dir.
+	foreign := map[string]string{
+		"zsm@blog.service.d/override.conf": "[Service]\nEnvironment=MINE=1\n",
+		"other.service":                    "[Service]\nExecStart=/bin/true\n",
+	}
+	for p, body := range foreign {
+		os.MkdirAll(filepath.Dir(filepath.Join(out, p)), 0o755)
+		os.WriteFile(filepath.Join(out, p), []byte(body), 0o644)
+	}
+
+	// --dry-run writes nothing.
+	if code, stdout, _ := units("--dry-run"); code != 0 || !strings.Contains(stdout, "would write "+filepath.Join(out, "zsm@.socket")) {
+		t.Fatalf("dry run: exit %d\n%s", code, stdout)
+	}
+	if got := tree(t, out); len(got) != len(foreign) {
+		t.Fatalf("dry run wrote files: %v", got)
+	}
+
+	code, stdout, stderr := units()
+	if code != 0 {
+		t.Fatalf("units: exit %d\n%s%s", code, stdout, stderr)
+	}
+	first := tree(t, out)
+	for _, want := range []string{"zsm@.socket", "zsm@.service", "zsm@blog.socket.d/zsmgen.conf", "zsm@blog.service.d/zsmgen.conf",
+		"zsm@shop.socket.d/zsmgen.conf", "zsm@shop.service.d/zsmgen.conf"} {
+		if _, ok := first[want]; !ok {
+			t.Errorf("%s not written; have %v", want, first)
+		}
+	}
+	if !strings.Contains(first["zsm@blog.socket.d/zsmgen.conf"], "ListenStream=%t/blog.sock") {
+		t.Errorf("blog's socket drop-in:\n%s", first["zsm@blog.socket.d/zsmgen.conf"])
+	}
+	if !strings.Contains(stdout, "systemctl --user daemon-reload") {
+		t.Errorf("no daemon-reload hint:\n%s", stdout)
+	}
+
+	// Idempotent: a second run changes nothing and says so.
+	code, stdout, _ = units()
+	if code != 0 || !strings.Contains(stdout, "is up to date") || strings.Contains(stdout, "wrote") {
+		t.Errorf("second run: exit %d\n%s", code, stdout)
+	}
+
+	// A site leaves the file: its drop-ins go, the foreign ones stay.
+	writeConfig(t, dir, strings.Split(twoSites, "site \"shop\"")[0])
+	code, stdout, _ = units()
+	if code != 0 || !strings.Contains(stdout, "systemctl --user disable --now zsm@shop.socket") {
+		t.Errorf("after removing shop: exit %d\n%s", code, stdout)
+	}
+	after := tree(t, out)
+	for p := range after {
+		if strings.HasPrefix(p, "zsm@shop") {
+			t.Errorf("%s left behind", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "zsm@shop.socket.d")); !os.IsNotExist(err) {
+		t.Errorf("empty drop-in directory left: %v", err)
+	}
+	for p, body := range foreign {
+		if after[p] != body {
+			t.Errorf("foreign file %s changed: %q", p, after[p])
+		}
+	}
+
+	// A foreign file where zsmgen would write: refused, nothing changed.
+	os.WriteFile(filepath.Join(out, "zsm@blog.socket.d", "zsmgen.conf"), []byte("[Socket]\nListenStream=9999\n"), 0o644)
+	before := tree(t, out)
+	if code, _, stderr := units(); code != 1 || !strings.Contains(stderr, "zsm@blog.socket.d/zsmgen.conf") {
+		t.Errorf("collision with a foreign file: exit %d\n%s", code, stderr)
+	}
+	if got := tree(t, out); len(got) != len(before) || got["zsm@blog.socket.d/zsmgen.conf"] != before["zsm@blog.socket.d/zsmgen.conf"] {
+		t.Error("a refused run changed files")
+	}
+}
+
+func TestUnitsDefaultDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, twoSites)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	if code, stdout, stderr := zsmgen(t, "units", "--zsm", "/bin/true", cfg); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config", "systemd", "user", "zsm@.service")); err != nil {
+		t.Errorf("units not in $XDG_CONFIG_HOME/systemd/user: %v", err)
+	}
+}
