@@ -108,11 +108,17 @@ func closeRights(oob []byte) {
 // report applies a worker's report in the protocol's order.
 func (p *pool) report(w *worker, r activation.Report) {
 	if r.Ready {
-		if w.state != wStarting {
+		switch {
+		case w.wasReady:
 			p.malformed(w, errors.New("READY=1 sent twice"))
 			return
+		case w.state == wDraining:
+			// Stopped while starting: it said READY before it read the
+			// end of its channel. Nothing is sent to it any more.
+			w.wasReady = true
+		default:
+			p.becameReady(w, r.Slots)
 		}
-		p.becameReady(w, r.Slots)
 	}
 	if r.Done {
 		if !w.release(r.ID) {

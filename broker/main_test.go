@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"syscall"
 	"testing"
@@ -81,6 +83,23 @@ func testWorker(kind string) error {
 			return err
 		}
 		select {}
+	case "late-ready":
+		// Says READY=1 only on SIGUSR1, without reading its channel first.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		if err := dumpEnv(os.Getenv("ZSM_TEST_OUT")); err != nil {
+			return err
+		}
+		<-usr1
+		ch := os.NewFile(3, "channel")
+		if _, err := ch.Write([]byte("READY=1\n")); err != nil {
+			return err
+		}
+		_, err := ch.Read(make([]byte, 4096)) // the broker's end of the channel
+		if err == io.EOF {
+			return nil
+		}
+		return err
 	case "crash":
 		return errors.New("crashing on purpose")
 	}

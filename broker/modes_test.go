@@ -173,3 +173,34 @@ func TestProxyFailover(t *testing.T) {
 		t.Errorf("failed %d shed %d, want none", st.Failed, st.Shed)
 	}
 }
+
+// TestReadyAfterStopIsNoViolation: a worker stopped while it starts may say
+// READY=1 before it reads the end of its channel; that is not a protocol
+// error, and it exits cleanly.
+func TestReadyAfterStopIsNoViolation(t *testing.T) {
+	s := testSite(t, config.Handoff, "late-ready")
+	out := filepath.Join(t.TempDir(), "info.json")
+	s.Environment["ZSM_TEST_OUT"] = out
+	s.Eager = true
+	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 16}
+	r := start(t, s, nil)
+	pid := readInfo(t, out).Pid
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.stop() }()
+	eventually(t, 5*time.Second, "the broker to end the worker's channel", func() bool {
+		return strings.Contains(r.log.String(), "stopping worker")
+	})
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	log := r.log.String()
+	if strings.Contains(log, "broke the protocol") {
+		t.Errorf("a worker stopped while starting was called a protocol breaker:\n%s", log)
+	}
+	if !strings.Contains(log, "exited with status 0") {
+		t.Errorf("the worker did not exit cleanly:\n%s", log)
+	}
+}
