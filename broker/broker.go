@@ -56,6 +56,9 @@ type Config struct {
 	ShrinkAfter time.Duration
 	// Tick is how often timers are checked; zero means 100ms.
 	Tick time.Duration
+	// Load re-reads the site's configuration for Reload; nil reloads with
+	// the configuration the broker has (a restart of every worker).
+	Load func() (*config.Site, error)
 }
 
 // ProcessSpawner adapts proc.Spawner to Spawner.
@@ -72,19 +75,20 @@ func (s ProcessSpawner) Spawn(spec proc.Spec) (Process, error) {
 
 // Stats are the site's counters and gauges.
 type Stats struct {
-	State    string // "cold", "starting", "running", "stopping"
-	Workers  int    // running workers, any state
-	Ready    int
-	Busy     int    // ready workers holding at least one connection
-	Queued   int    // connections waiting in the broker for a worker
-	Active   int    // connections held by workers (handoff) or proxied
-	Accepted uint64 // connections accepted by the broker
-	Served   uint64 // connections finished by a worker
-	Shed     uint64 // connections refused: queue full, no worker ready
-	Failed   uint64 // connections lost: their worker died holding them
-	Restarts uint64 // workers that exited unexpectedly
-	Spawned  uint64 // workers started
-	LastErr  string
+	State      string // "cold", "starting", "running", "stopping"
+	Workers    int    // running workers, any state
+	Ready      int
+	Busy       int    // ready workers holding at least one connection
+	Queued     int    // connections waiting in the broker for a worker
+	Active     int    // connections held by workers (handoff) or proxied
+	Accepted   uint64 // connections accepted by the broker
+	Served     uint64 // connections finished by a worker
+	Shed       uint64 // connections refused: queue full, no worker ready
+	Failed     uint64 // connections lost: their worker died holding them
+	Restarts   uint64 // workers that exited unexpectedly
+	Spawned    uint64 // workers started
+	Generation int    // bumped by every reload
+	LastErr    string
 }
 
 // StatusLine is the one-line STATUS= text for systemctl status.
@@ -104,6 +108,9 @@ type Broker struct {
 	cfg Config
 	log *slog.Logger
 
+	reloads chan chan error // Reload's requests to the running pool
+	stopped chan struct{}   // closed when Run returns
+
 	mu    sync.Mutex // guards stats
 	stats Stats
 }
@@ -119,7 +126,13 @@ func New(cfg Config) *Broker {
 	if cfg.Tick == 0 {
 		cfg.Tick = 100 * time.Millisecond
 	}
-	return &Broker{cfg: cfg, log: cfg.Log.With("site", cfg.Site.Name), stats: Stats{State: "cold"}}
+	return &Broker{
+		cfg:     cfg,
+		log:     cfg.Log.With("site", cfg.Site.Name),
+		reloads: make(chan chan error),
+		stopped: make(chan struct{}),
+		stats:   Stats{State: "cold"},
+	}
 }
 
 // Stats returns a snapshot of the site's counters.
@@ -144,6 +157,7 @@ var ErrStopTimeout = errors.New("broker: workers killed after the stop timeout")
 // broker), lets workers finish what they hold, kills what is left after the
 // stop timeout, and returns once every goroutine it started has returned.
 func (b *Broker) Run(ctx context.Context) error {
+	defer close(b.stopped)
 	if len(b.cfg.Sockets) == 0 {
 		return errors.New("broker: no sockets")
 	}

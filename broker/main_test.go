@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,13 +48,14 @@ func testWorker(kind string) error {
 		if err != nil {
 			return err
 		}
-		return serveHTTP(l, l.Stopping())
+		return activation.ServeHTTP(&http.Server{Handler: testHandler()}, l, 10*time.Second)
 	case "backend":
-		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		// An app that binds its own port and stops gracefully on SIGTERM.
+		l, err := activation.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 		if err != nil {
 			return err
 		}
-		return serveHTTP(l, nil)
+		return activation.ServeHTTP(&http.Server{Handler: testHandler()}, l, 10*time.Second)
 	case "garbage":
 		ch := os.NewFile(3, "channel")
 		if _, err := ch.Write([]byte("READY=1\nSLOTS=lots\n")); err != nil {
@@ -133,9 +133,9 @@ func dumpEnv(path string) error {
 	return os.Rename(tmp, path)
 }
 
-// serveHTTP answers "/" with the worker's pid and "/work?ms=N" after N ms
-// of simulated work, until stop is closed; then it drains.
-func serveHTTP(l net.Listener, stop <-chan struct{}) error {
+// testHandler answers "/" with the worker's pid, after ?ms=N milliseconds
+// of simulated work.
+func testHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if ms, _ := strconv.Atoi(r.URL.Query().Get("ms")); ms > 0 {
@@ -144,20 +144,7 @@ func serveHTTP(l net.Listener, stop <-chan struct{}) error {
 		}
 		fmt.Fprintf(w, "hello from %d\n", os.Getpid())
 	})
-	srv := &http.Server{Handler: mux}
-	if stop != nil {
-		go func() {
-			<-stop
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-		}()
-	}
-	err := srv.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
+	return mux
 }
 
 // openFDs counts this process's open file descriptors.

@@ -50,10 +50,12 @@ type worker struct {
 	idleSince time.Time
 	full      bool      // its channel refused a send; wait for a DONE
 	killAt    time.Time // draining: SIGKILL after this
+	termAt    time.Time // draining proxy backend: SIGTERM after this
 	expected  bool      // its exit is expected (drained, stopped)
 	status    string    // its own STATUS= text
 	notified  bool      // it has used NOTIFY_SOCKET
 	wasReady  bool      // it became ready once
+	gen       int       // the reload generation it was started in
 	sawQueue  bool      // listen: connections waited in the kernel queue while it started
 }
 
@@ -79,19 +81,23 @@ type pool struct {
 	done   chan struct{} // closed when run has stopped receiving
 	wg     sync.WaitGroup
 
-	workers    []*worker
-	queue      []*pending
-	warm       bool // the site has had a connection (or is eager): keep a pool
-	stopping   bool
-	killed     bool // a worker had to be SIGKILLed while stopping
-	seq        int
-	connSeq    uint64
-	slots      int // SLOTS the last ready worker declared: the guess for new ones
-	failures   int // consecutive workers that failed to start
-	nextSpawn  time.Time
-	lastConn   time.Time // last connection accepted or finished
-	stats      Stats
-	statusSent string // the STATUS= line last sent
+	workers       []*worker
+	queue         []*pending
+	warm          bool // the site has had a connection (or is eager): keep a pool
+	stopping      bool
+	killed        bool // a worker had to be SIGKILLed while stopping
+	seq           int
+	connSeq       uint64
+	slots         int // SLOTS the last ready worker declared: the guess for new ones
+	failures      int // consecutive workers that failed to start
+	nextSpawn     time.Time
+	lastConn      time.Time // last connection accepted or finished
+	stats         Stats
+	statusSent    string // the STATUS= line last sent
+	gen           int    // the current generation: new workers belong to it
+	failedGen     int    // a generation whose worker failed to start
+	reloading     *reload
+	queuedReloads []chan error
 
 	listeners []io.Closer   // handoff and proxy: the broker's own copies
 	watch     *watcher      // listen mode: waits for the first connection
@@ -155,6 +161,12 @@ func (p *pool) run(ctx context.Context) (err error) {
 			f()
 		case c := <-p.conns:
 			p.enqueue(c)
+		case res := <-p.b.reloads:
+			if p.stopping {
+				res <- ErrStopped
+				break
+			}
+			p.requestReload(res)
 		case now := <-tick.C:
 			p.tick(now)
 		}
@@ -255,6 +267,11 @@ func (p *pool) enqueue(c *pending) {
 // connections that waited past the start timeout.
 func (p *pool) maintain(now time.Time) {
 	p.dispatch()
+	if p.reloading != nil {
+		p.reloadStep(now)
+		p.expire(now)
+		return
+	}
 	if !p.warm {
 		return
 	}
@@ -360,7 +377,7 @@ func (p *pool) backoff(now time.Time) {
 // spawn starts one worker; false when it could not be started.
 func (p *pool) spawn(now time.Time) bool {
 	p.seq++
-	w := &worker{seq: p.seq, state: wStarting, started: now, slots: 1}
+	w := &worker{seq: p.seq, gen: p.gen, state: wStarting, started: now, slots: 1}
 	spec := proc.Spec{Argv: p.site.Command, Dir: p.site.Directory}
 	var child *os.File
 	switch p.site.Mode {
@@ -409,7 +426,7 @@ func (p *pool) spawn(now time.Time) bool {
 	w.proc, w.pid = pr, pr.Pid()
 	p.workers = append(p.workers, w)
 	p.stats.Spawned++
-	p.log.Info("worker started", "pid", w.pid, "worker", w.seq, "command", p.site.Command[0])
+	p.log.Info("worker started", "pid", w.pid, "worker", w.seq, "generation", w.gen, "command", p.site.Command[0])
 
 	readerDone := make(chan struct{})
 	if w.ch != nil {
@@ -436,6 +453,7 @@ func (p *pool) spawn(now time.Time) bool {
 }
 
 func (p *pool) startFailed(now time.Time, w *worker, err error) {
+	p.failedGen = w.gen
 	p.backoff(now)
 	p.setErr(fmt.Sprintf("cannot start %s: %v", p.site.Command[0], err))
 	p.log.Error("worker failed to start", "command", strings.Join(p.site.Command, " "), "err", err)
@@ -464,6 +482,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState) {
 	}
 	switch {
 	case !w.wasReady && !p.stopping:
+		p.failedGen = w.gen
 		p.stats.Restarts++
 		p.backoff(time.Now())
 		p.setErr(fmt.Sprintf("%s %s before it was ready", p.site.Command[0], how))
@@ -522,7 +541,10 @@ func (p *pool) stopWorker(w *worker, reason string) {
 	case w.ch != nil:
 		w.ch.CloseWrite()
 	case p.site.Mode == config.Proxy && w.held > 0:
-		// Stop routing now; SIGTERM once its connections are done.
+		// Stop routing now; SIGTERM once its connections are done, or
+		// after a grace: kept-alive connections may never be done, and a
+		// byte stream shows no request boundary to wait for.
+		w.termAt = time.Now().Add(proxyGrace)
 	default:
 		w.proc.Signal(syscall.SIGTERM)
 	}
@@ -558,6 +580,7 @@ func (p *pool) expire(now time.Time) {
 		// accepting: it is late only if connections wait for it.
 		silent := p.site.Mode == config.Listen && !w.notified && !w.sawQueue
 		if w.state == wStarting && now.Sub(w.started) > limit && !silent {
+			p.failedGen = w.gen
 			p.setErr(fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit))
 			p.log.Error("worker not ready in time; killing it", "pid", w.pid, "worker", w.seq, "timeout", limit)
 			w.state, w.expected = wDraining, true
@@ -598,6 +621,10 @@ func (p *pool) idleStop(now time.Time) {
 // tick runs the timers: SIGKILL for workers past their stop timeout.
 func (p *pool) tick(now time.Time) {
 	for _, w := range p.workers {
+		if !w.termAt.IsZero() && now.After(w.termAt) {
+			w.termAt = time.Time{}
+			w.proc.Signal(syscall.SIGTERM)
+		}
 		if w.state == wDraining && !w.killAt.IsZero() && now.After(w.killAt) {
 			p.log.Warn("worker still running after the stop timeout; killing it", "pid", w.pid, "worker", w.seq)
 			w.proc.Signal(syscall.SIGKILL)
@@ -711,7 +738,8 @@ func (p *pool) finished(w *worker) {
 	if w.held == 0 {
 		w.idleSince = p.lastConn
 	}
-	if w.state == wDraining && w.held == 0 && p.site.Mode == config.Proxy {
+	if w.state == wDraining && w.held == 0 && !w.termAt.IsZero() {
+		w.termAt = time.Time{}
 		w.proc.Signal(syscall.SIGTERM)
 	}
 	if p.site.Pool.MaxRequests > 0 && w.served >= uint64(p.site.Pool.MaxRequests) && w.state == wReady {
@@ -773,6 +801,7 @@ func (p *pool) snapshot() Stats {
 		s.Active += w.held
 	}
 	s.Queued = len(p.queue)
+	s.Generation = p.gen
 	switch {
 	case p.stopping:
 		s.State = "stopping"

@@ -9,9 +9,10 @@ import (
 )
 
 const (
-	probeEvery  = 50 * time.Millisecond // how often a starting backend is tried
-	dialTimeout = 5 * time.Second       // a backend's connect, under load
-	maxRetries  = 3                     // backends one connection is offered to
+	probeEvery  = 50 * time.Millisecond  // how often a starting backend is tried
+	dialTimeout = 5 * time.Second        // a backend's connect, under load
+	maxRetries  = 3                      // backends one connection is offered to
+	proxyGrace  = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
 )
 
 // probe marks a proxy backend ready once its port answers.

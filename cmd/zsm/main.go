@@ -20,6 +20,9 @@ const usage = `usage: zsm COMMAND [ARGS]
 
 commands:
   serve --site NAME [--config FILE]   run one site's broker
+  reload --site NAME [--wait]         reload a running site's configuration and
+                                      workers without refusing a connection;
+                                      --wait waits for the outcome
 `
 
 // errUsage marks a command-line mistake: exit status 2.
@@ -34,6 +37,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "serve":
 		err = serve(args[1:])
+	case "reload":
+		err = reload(args[1:])
 	case proc.ShimCommand:
 		err = proc.ShimMain(args[1:])
 	case "help", "-h", "--help":

@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/zsm-dev/zsm/broker"
+	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
+	"github.com/zsm-dev/zsm/internal/control"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sdnotify"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -61,6 +64,16 @@ func serve(args []string) error {
 	for i, sk := range set.Sockets {
 		socks[i] = broker.Socket{Addr: sk.Addr, File: sk.File}
 	}
+	load := func() (*config.Site, error) {
+		f, err := hclconfig.Load(*cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if s := f.Site(*site); s != nil {
+			return s, nil
+		}
+		return nil, fmt.Errorf("%s has no site %q any more", f.Path, *site)
+	}
 	b := broker.New(broker.Config{
 		Site:    s,
 		Sockets: socks,
@@ -69,14 +82,55 @@ func serve(args []string) error {
 		Log:     log,
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
+		Load:    load,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+
+	ctl, err := control.Listen(runtimeDir(), s.Name)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ctl.Serve(ctx, func(ctx context.Context, cmd string) error {
+			switch cmd {
+			case control.Reload:
+				return b.Reload(ctx)
+			case control.ReloadAsync:
+				wg.Go(func() { reloadLogged(ctx, b, log) })
+				return nil
+			}
+			return fmt.Errorf("unknown command %q", cmd)
+		})
+	})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Go(func() {
+		for {
+			select {
+			case <-hup:
+				reloadLogged(ctx, b, log)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
 	err = b.Run(ctx)
+	stop()
+	wg.Wait()
 	if errors.Is(err, broker.ErrStopTimeout) {
 		log.Warn("stopped; some workers had to be killed", "site", s.Name)
 	}
 	return err
+}
+
+// reloadLogged reloads and logs a failure (the broker logs success).
+func reloadLogged(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+	if err := b.Reload(ctx); err != nil && !errors.Is(err, broker.ErrStopped) && ctx.Err() == nil {
+		log.Error("reload failed", "err", err)
+	}
 }
 
 // notifier returns the sd_notify adapter, or nil off systemd: a typed nil

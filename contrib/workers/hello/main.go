@@ -14,12 +14,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -56,13 +53,9 @@ func run(args []string, stderr io.Writer) error {
 		Handler:           http.HandlerFunc(hello),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	err = srv.Serve(ln) // returns once ln stops (or fails)
-	if !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	// Serves until the broker (or SIGTERM) says stop, then finishes every
+	// request without failing one.
+	if err := activation.ServeHTTP(srv, ln, *drain); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
 	fmt.Fprintln(stderr, "hello: stopped")

@@ -1,0 +1,208 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/config"
+)
+
+// ErrStopped is returned by Reload when the broker is not running.
+var ErrStopped = errors.New("broker: not running")
+
+// Reload re-reads the site's configuration (Config.Load) and replaces the
+// workers with a new generation without refusing a connection: the new
+// workers start beside the old ones, and only once they are ready are the
+// old ones told to finish what they hold and exit. A reload asked for while
+// one runs is queued; several queued ones are done once. A configuration
+// that does not load leaves the running generation alone, and its error is
+// returned. Reload returns when the reload is done or failed.
+func (b *Broker) Reload(ctx context.Context) error {
+	res := make(chan error, 1)
+	select {
+	case b.reloads <- res:
+	case <-b.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reload is a reload under way.
+type reload struct {
+	gen     int
+	old     *config.Site
+	waiters []chan error
+	want    int // new workers wanted (handoff, listen)
+	started time.Time
+}
+
+// requestReload starts a reload, or queues it behind the one under way.
+func (p *pool) requestReload(res chan error) {
+	if p.reloading != nil {
+		p.queuedReloads = append(p.queuedReloads, res)
+		return
+	}
+	p.beginReload([]chan error{res})
+}
+
+func (p *pool) beginReload(waiters []chan error) {
+	site := p.site
+	if load := p.b.cfg.Load; load != nil {
+		s, err := load()
+		if err == nil {
+			err = compatible(p.site, s)
+		}
+		if err != nil {
+			p.log.Error("reload failed: keeping the running configuration", "err", err)
+			p.answer(waiters, fmt.Errorf("reload: %w", err))
+			return
+		}
+		site = s
+	}
+	p.sdNotify("RELOADING=1")
+	p.log.Info("reloading", "generation", p.gen+1, "workers", p.live())
+	old := p.site
+	p.site = site
+	p.gen++
+	if p.live() == 0 {
+		// Cold: nothing runs, the new configuration is all there is to take.
+		p.log.Info("reloaded", "generation", p.gen)
+		p.answer(waiters, nil)
+		p.sdNotify("READY=1")
+		return
+	}
+	r := &reload{gen: p.gen, old: old, waiters: waiters, started: time.Now()}
+	if site.Mode != config.Proxy {
+		r.want = min(max(p.live(), site.Pool.MinIdle, 1), site.Pool.Max)
+	}
+	p.reloading = r
+	p.reloadStep(time.Now())
+}
+
+// compatible says whether a site can change from a to b by reloading:
+// the sockets and the mode stay; everything else may change.
+func compatible(a, b *config.Site) error {
+	if !slices.Equal(a.Listen, b.Listen) {
+		return errors.New("the listen addresses changed: run zsmgen units, then restart the site's socket")
+	}
+	if a.Mode != b.Mode {
+		return fmt.Errorf("the mode changed from %s to %s: restart the site", a.Mode, b.Mode)
+	}
+	return nil
+}
+
+// reloadStep moves the reload under way along; it runs after every event.
+func (p *pool) reloadStep(now time.Time) {
+	r := p.reloading
+	if r == nil {
+		return
+	}
+	var old, fresh, ready int
+	for _, w := range p.workers {
+		switch {
+		case w.gen < r.gen && w.state != wDraining:
+			old++
+		case w.gen == r.gen && w.state != wDraining:
+			fresh++
+			if w.state == wReady {
+				ready++
+			}
+		}
+	}
+	if p.failedGen == r.gen {
+		p.abortReload(p.stats.LastErr)
+		return
+	}
+	if p.site.Mode == config.Proxy {
+		p.rollProxy(r, now)
+		return
+	}
+	for ; fresh < r.want && p.canSpawn(now); fresh++ {
+		if !p.spawn(now) {
+			break
+		}
+	}
+	if ready >= r.want {
+		for _, w := range p.workers {
+			if w.gen < r.gen {
+				p.stopWorker(w, "reload: replaced by generation "+fmt.Sprint(r.gen))
+			}
+		}
+		p.finishReload(nil)
+	}
+}
+
+// rollProxy replaces proxy backends one port at a time: an unmodified server
+// holds its port until it exits. The one being replaced stops taking
+// connections first; the others (or the broker's queue, when it is the only
+// one) carry the traffic meanwhile.
+func (p *pool) rollProxy(r *reload, now time.Time) {
+	var old []*worker
+	replacing := false
+	for _, w := range p.workers {
+		switch {
+		case w.gen < r.gen && w.state != wDraining:
+			old = append(old, w)
+		case w.gen < r.gen: // draining: its port is not free yet
+			replacing = true
+		case w.state == wStarting:
+			replacing = true
+		}
+	}
+	if replacing {
+		return
+	}
+	if _, free := p.freePort(); free && p.canSpawn(now) {
+		p.spawn(now)
+		return
+	}
+	if len(old) == 0 {
+		p.finishReload(nil)
+		return
+	}
+	p.stopWorker(old[0], fmt.Sprintf("reload: replaced by generation %d", r.gen))
+}
+
+// abortReload gives up on a new generation that does not start: its workers
+// are stopped and the old ones keep serving under the old configuration.
+func (p *pool) abortReload(reason string) {
+	r := p.reloading
+	for _, w := range p.workers {
+		if w.gen == r.gen {
+			p.stopWorker(w, "reload failed")
+		}
+	}
+	p.site = r.old
+	p.log.Error("reload failed: the new workers did not start; keeping the running ones", "err", reason)
+	p.finishReload(fmt.Errorf("reload: the new workers did not start: %s", reason))
+}
+
+func (p *pool) finishReload(err error) {
+	r := p.reloading
+	p.reloading = nil
+	if err == nil {
+		p.log.Info("reloaded", "generation", r.gen, "took", time.Since(r.started).Round(time.Millisecond))
+	}
+	p.answer(r.waiters, err)
+	p.sdNotify("READY=1")
+	if q := p.queuedReloads; len(q) > 0 && !p.stopping {
+		p.queuedReloads = nil
+		p.beginReload(q)
+	}
+}
+
+func (p *pool) answer(waiters []chan error, err error) {
+	for _, w := range waiters {
+		w <- err // buffered
+	}
+}

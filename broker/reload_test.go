@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/config"
+)
+
+// loadGen is steady load from clients that each either keep one connection
+// alive (reconnecting only when a response says "Connection: close") or
+// open a new connection per request. Every error and every non-200 is a
+// failure: nothing is retried.
+type loadGen struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// startLoad runs clients against addr until Stop, at most for limit.
+func startLoad(addr string, clients int, limit time.Duration) *loadGen {
+	g := &loadGen{stop: make(chan struct{})}
+	deadline := time.Now().Add(limit)
+	for i := range clients {
+		keepAlive := i%2 == 0
+		g.wg.Go(func() {
+			var c net.Conn
+			var br *bufio.Reader
+			defer func() {
+				if c != nil {
+					c.Close()
+				}
+			}()
+			for time.Now().Before(deadline) {
+				select {
+				case <-g.stop:
+					return
+				default:
+				}
+				if c == nil {
+					var err error
+					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+						g.fail(err)
+						continue
+					}
+					br = bufio.NewReader(c)
+				}
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				hdr := ""
+				if !keepAlive {
+					hdr = "Connection: close\r\n"
+				}
+				closeAfter := !keepAlive
+				_, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: zsm\r\n%s\r\n", hdr)
+				var resp *http.Response
+				if err == nil {
+					resp, err = http.ReadResponse(br, nil)
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+					closeAfter = closeAfter || resp.Close
+				}
+				if err != nil {
+					g.fail(err)
+					closeAfter = true
+				} else {
+					g.ok.Add(1)
+				}
+				if closeAfter {
+					c.Close()
+					c = nil
+				}
+			}
+		})
+	}
+	return g
+}
+
+func (g *loadGen) fail(err error) {
+	g.failed.Add(1)
+	g.mu.Lock()
+	if len(g.errs) < 5 {
+		g.errs = append(g.errs, err.Error())
+	}
+	g.mu.Unlock()
+}
+
+// Stop ends the load and returns the counts.
+func (g *loadGen) Stop() (ok, failed int64, errs []string) {
+	close(g.stop)
+	g.wg.Wait()
+	return g.ok.Load(), g.failed.Load(), g.errs
+}
+
+// TestReloadUnderLoad: ten reloads in a row under steady load fail no
+// request, in every mode, and end with only new workers.
+func TestReloadUnderLoad(t *testing.T) {
+	for _, mode := range []config.Mode{config.Handoff, config.Listen, config.Proxy} {
+		t.Run(string(mode), func(t *testing.T) {
+			kind := map[config.Mode]string{config.Handoff: "http", config.Listen: "listen", config.Proxy: "backend"}[mode]
+			s := testSite(t, mode, kind)
+			s.Pool = config.Pool{MinIdle: 2, Max: 2, Queue: 1024}
+			r := start(t, s, nil)
+			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+				t.Fatalf("warm-up: %d %v", code, err)
+			}
+			load := startLoad(r.addr, 6, 60*time.Second)
+			for i := range 10 {
+				// Load flows through every generation.
+				base := load.ok.Load()
+				eventually(t, 10*time.Second, "requests served between reloads", func() bool { return load.ok.Load() >= base+50 })
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := r.b.Reload(ctx)
+				cancel()
+				if err != nil {
+					t.Fatalf("reload %d: %v", i+1, err)
+				}
+			}
+			ok, failed, errs := load.Stop()
+			t.Logf("%s: %d requests across 10 reloads, %d failed", mode, ok+failed, failed)
+			if failed > 0 || ok == 0 {
+				t.Errorf("%d of %d requests failed across reloads: %s", failed, ok+failed, strings.Join(errs, "; "))
+			}
+			st := r.b.Stats()
+			if st.Generation != 10 {
+				t.Errorf("generation %d after 10 reloads", st.Generation)
+			}
+			if st.Shed != 0 || st.Failed != 0 {
+				t.Errorf("shed %d, failed %d", st.Shed, st.Failed)
+			}
+		})
+	}
+}
+
+// TestReloadKeepsRunningOnBadConfig: a configuration that does not load
+// leaves the running generation serving, and Reload says why.
+func TestReloadKeepsRunningOnBadConfig(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	bad := errors.New("site.hcl:3:13: Invalid address")
+	r := start(t, s, func(c *Config) { c.Load = func() (*config.Site, error) { return nil, bad } })
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Fatalf("warm-up: %d %v", code, err)
+	}
+	if err := r.b.Reload(context.Background()); !errors.Is(err, bad) {
+		t.Fatalf("Reload: %v, want the config's error", err)
+	}
+	if st := r.b.Stats(); st.Generation != 0 || st.Ready == 0 {
+		t.Errorf("after a failed reload: generation %d, %d ready", st.Generation, st.Ready)
+	}
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Errorf("after a failed reload: %d %v", code, err)
+	}
+}
+
+// TestReloadNewWorkersFail: when the new configuration's workers do not
+// start, the old ones keep serving and Reload fails with the reason.
+func TestReloadNewWorkersFail(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	broken := *s
+	broken.Command = []string{"./no-such-app"}
+	r := start(t, s, func(c *Config) { c.Load = func() (*config.Site, error) { return &broken, nil } })
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Fatalf("warm-up: %d %v", code, err)
+	}
+	err := r.b.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no-such-app") {
+		t.Fatalf("Reload: %v, want the new workers' failure", err)
+	}
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Errorf("after a failed reload: %d %v", code, err)
+	}
+}
+
+// TestReloadQueued: reloads asked for during a reload are queued and done
+// once more, not lost and not one each.
+func TestReloadQueued(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	r := start(t, s, nil)
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Fatalf("warm-up: %d %v", code, err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- r.b.Reload(context.Background()) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first runs alone; the three that queued behind it run once.
+	if g := r.b.Stats().Generation; g < 2 || g > 3 {
+		t.Errorf("4 concurrent reloads made %d generations, want 2 (or 3 if one arrived after the second began)", g)
+	}
+}
+
+// TestReloadCold: reloading a site with no workers only takes the new
+// configuration; the next connection starts workers with it.
+func TestReloadCold(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	next := *s
+	next.Environment = map[string]string{"ZSM_TEST_WORKER": "http", "RELOADED": "1"}
+	r := start(t, s, func(c *Config) { c.Load = func() (*config.Site, error) { return &next, nil } })
+	if err := r.b.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.b.Stats(); st.Workers != 0 || st.Generation != 1 {
+		t.Errorf("a cold reload started workers: %+v", st)
+	}
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Errorf("first request after a cold reload: %d %v", code, err)
+	}
+}
