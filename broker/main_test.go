@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +84,26 @@ func testWorker(kind string) error {
 			return err
 		}
 		select {}
+	case "leaky":
+		// Holds on to 8 MiB more after every request, like a leaky app.
+		var leak [][]byte
+		var mu sync.Mutex
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			b := make([]byte, 8<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			mu.Lock()
+			leak = append(leak, b)
+			mu.Unlock()
+			fmt.Fprintf(w, "hello from %d\n", os.Getpid())
+		})
+		l, err := activation.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return activation.ServeHTTP(&http.Server{Handler: mux}, l, 10*time.Second)
 	case "late-ready":
 		// Says READY=1 only on SIGUSR1, without reading its channel first.
 		usr1 := make(chan os.Signal, 1)

@@ -42,21 +42,25 @@ type worker struct {
 	backend string        // proxy: the address it serves
 	port    int           // proxy: its port
 
-	slots     int                 // connections it takes at once (handoff)
-	held      int                 // connections it holds
-	ids       map[uint64]struct{} // handoff: the ids of the connections it holds
-	served    uint64              // connections it finished
-	lastUse   uint64              // dispatch sequence of its last connection, for FIFO
-	idleSince time.Time
-	full      bool      // its channel refused a send; wait for a DONE
-	killAt    time.Time // draining: SIGKILL after this
-	termAt    time.Time // draining proxy backend: SIGTERM after this
-	expected  bool      // its exit is expected (drained, stopped)
-	status    string    // its own STATUS= text
-	notified  bool      // it has used NOTIFY_SOCKET
-	wasReady  bool      // it became ready once
-	gen       int       // the reload generation it was started in
-	sawQueue  bool      // listen: connections waited in the kernel queue while it started
+	slots       int                 // connections it takes at once (handoff)
+	held        int                 // connections it holds
+	ids         map[uint64]struct{} // handoff: the ids of the connections it holds
+	served      uint64              // connections it finished
+	lastUse     uint64              // dispatch sequence of its last connection, for FIFO
+	idleSince   time.Time
+	full        bool          // its channel refused a send; wait for a DONE
+	killAt      time.Time     // draining: SIGKILL after this
+	termAt      time.Time     // draining proxy backend: SIGTERM after this
+	expected    bool          // its exit is expected (drained, stopped)
+	status      string        // its own STATUS= text
+	notified    bool          // it has used NOTIFY_SOCKET
+	wasReady    bool          // it became ready once
+	gen         int           // the reload generation it was started in
+	maxAge      time.Duration // max_age less jitter; 0 never
+	rss         int64         // resident memory, read every memEvery when max_memory is set
+	retiring    string        // why it is being recycled; "" when it is not
+	replacement *worker       // the worker started to take its place
+	sawQueue    bool          // listen: connections waited in the kernel queue while it started
 }
 
 // pending is an accepted connection waiting for a worker.
@@ -93,9 +97,10 @@ type pool struct {
 	nextSpawn     time.Time
 	lastConn      time.Time // last connection accepted or finished
 	stats         Stats
-	statusSent    string // the STATUS= line last sent
-	gen           int    // the current generation: new workers belong to it
-	failedGen     int    // a generation whose worker failed to start
+	statusSent    string    // the STATUS= line last sent
+	gen           int       // the current generation: new workers belong to it
+	failedGen     int       // a generation whose worker failed to start
+	memRead       time.Time // when workers' memory was last read
 	reloading     *reload
 	queuedReloads []chan error
 
@@ -280,6 +285,8 @@ func (p *pool) maintain(now time.Time) {
 			break
 		}
 	}
+	p.readMemory(now)
+	p.recycle(now)
 	p.shrink(now)
 	p.expire(now)
 	p.idleStop(now)
@@ -305,7 +312,7 @@ func (p *pool) wantWorker() bool {
 		switch {
 		case w.state == wStarting:
 			starting++
-		case w.state == wReady && w.held == 0 && !w.full:
+		case w.state == wReady && w.held == 0 && !w.full && w.retiring == "":
 			idle++
 		}
 	}
@@ -324,11 +331,12 @@ func (p *pool) capacity() int {
 	return p.site.Pool.Max
 }
 
-// live counts workers that are not draining.
+// live counts workers that are not draining, less those being recycled
+// (their replacements take their places).
 func (p *pool) live() int {
 	n := 0
 	for _, w := range p.workers {
-		if w.state != wDraining {
+		if w.state != wDraining && w.retiring == "" {
 			n++
 		}
 	}
@@ -377,7 +385,7 @@ func (p *pool) backoff(now time.Time) {
 // spawn starts one worker; false when it could not be started.
 func (p *pool) spawn(now time.Time) bool {
 	p.seq++
-	w := &worker{seq: p.seq, gen: p.gen, state: wStarting, started: now, slots: 1}
+	w := &worker{seq: p.seq, gen: p.gen, state: wStarting, started: now, slots: 1, maxAge: ageLimit(p.site.Pool.MaxAge)}
 	spec := proc.Spec{Argv: p.site.Command, Dir: p.site.Directory}
 	var child *os.File
 	switch p.site.Mode {
@@ -459,7 +467,7 @@ func (p *pool) startFailed(now time.Time, w *worker, err error) {
 	p.log.Error("worker failed to start", "command", strings.Join(p.site.Command, " "), "err", err)
 	// A worker that cannot even be started will not be ready in time:
 	// answer the waiting connections now, unless another worker may serve.
-	if p.live() == 0 {
+	if p.live() == 0 && p.ready() == 0 {
 		p.failQueue(p.stats.LastErr)
 	}
 }
@@ -691,7 +699,15 @@ func (p *pool) pick() *worker {
 		if w.state != wReady || w.full || (p.site.Mode == config.Handoff && w.held >= w.slots) {
 			continue
 		}
-		if best == nil || w.held < best.held || (w.held == best.held && w.lastUse < best.lastUse) {
+		switch {
+		case best == nil:
+			best = w
+		case (w.retiring == "") != (best.retiring == ""):
+			// A worker being recycled takes connections only when no other can.
+			if w.retiring == "" {
+				best = w
+			}
+		case w.held < best.held || (w.held == best.held && w.lastUse < best.lastUse):
 			best = w
 		}
 	}
@@ -741,9 +757,6 @@ func (p *pool) finished(w *worker) {
 	if w.state == wDraining && w.held == 0 && !w.termAt.IsZero() {
 		w.termAt = time.Time{}
 		w.proc.Signal(syscall.SIGTERM)
-	}
-	if p.site.Pool.MaxRequests > 0 && w.served >= uint64(p.site.Pool.MaxRequests) && w.state == wReady {
-		p.stopWorker(w, fmt.Sprintf("served max_requests (%d)", p.site.Pool.MaxRequests))
 	}
 	p.dispatch()
 }
