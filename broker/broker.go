@@ -75,7 +75,7 @@ func (s ProcessSpawner) Spawn(spec proc.Spec) (Process, error) {
 
 // Stats are the site's counters and gauges.
 type Stats struct {
-	State      string // "cold", "starting", "running", "stopping"
+	State      string // "cold", "starting", "running", "failing", "stopping"
 	Workers    int    // running workers, any state
 	Ready      int
 	Busy       int    // ready workers holding at least one connection
@@ -88,6 +88,7 @@ type Stats struct {
 	Restarts   uint64 // workers that exited unexpectedly
 	Spawned    uint64 // workers started
 	Generation int    // bumped by every reload
+	Breaker    string // "closed", "open" (failing: connections refused at once), "half-open" (retrying)
 	LastErr    string
 }
 
@@ -97,7 +98,10 @@ func (s Stats) StatusLine() string {
 	if s.Shed > 0 {
 		line += fmt.Sprintf(", %d shed", s.Shed)
 	}
-	if s.LastErr != "" && s.Ready == 0 {
+	switch {
+	case s.State == "failing":
+		line += "; failing: " + s.LastErr
+	case s.LastErr != "" && s.Ready == 0:
 		line += "; " + s.LastErr
 	}
 	return line

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -121,6 +122,12 @@ func testWorker(kind string) error {
 			return nil
 		}
 		return err
+	case "flaky":
+		// Crashes at once while $ZSM_TEST_BROKEN exists, else serves.
+		if _, err := os.Stat(os.Getenv("ZSM_TEST_BROKEN")); err == nil {
+			return errors.New("broken on purpose")
+		}
+		return testWorker("http")
 	case "crash":
 		return errors.New("crashing on purpose")
 	}
@@ -202,3 +209,15 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		<-tick.C
 	}
 }
+
+// pidOf reads the pid from a test worker's "hello from PID" answer.
+func pidOf(t testing.TB, body string) int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(body, "hello from ")))
+	if err != nil {
+		t.Fatalf("answer %q: %v", body, err)
+	}
+	return pid
+}
+
+func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

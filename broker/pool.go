@@ -55,6 +55,7 @@ type worker struct {
 	status      string        // its own STATUS= text
 	notified    bool          // it has used NOTIFY_SOCKET
 	wasReady    bool          // it became ready once
+	readyAt     time.Time     // when it became ready
 	gen         int           // the reload generation it was started in
 	maxAge      time.Duration // max_age less jitter; 0 never
 	rss         int64         // resident memory, read every memEvery when max_memory is set
@@ -258,6 +259,11 @@ func (p *pool) enqueue(c *pending) {
 		p.fail(c, "the site is stopping")
 		return
 	}
+	if p.breakerOpen() && !p.halfOpen() {
+		p.stats.Shed++
+		p.fail(c, p.breakerReason(c.at))
+		return
+	}
 	if len(p.queue) >= p.site.Pool.Queue && p.freeSlots() == 0 {
 		p.stats.Shed++
 		p.fail(c, "too many connections waiting (queue limit reached)")
@@ -285,6 +291,12 @@ func (p *pool) maintain(now time.Time) {
 			break
 		}
 	}
+	if p.breakerOpen() && p.site.Pool.IdleStop > 0 && now.Sub(p.lastConn) >= p.site.Pool.IdleStop && !p.halfOpen() {
+		// Nobody is asking: stop retrying until the next connection.
+		p.warm = false
+		return
+	}
+	p.checkStable(now)
 	p.readMemory(now)
 	p.recycle(now)
 	p.shrink(now)
@@ -372,14 +384,6 @@ func (p *pool) freeSlots() int {
 // canSpawn applies the backoff after workers failed to start.
 func (p *pool) canSpawn(now time.Time) bool {
 	return !now.Before(p.nextSpawn)
-}
-
-// backoff delays the next spawn after a worker failed to start: 100ms,
-// doubling, at most 10s.
-func (p *pool) backoff(now time.Time) {
-	p.failures++
-	d := min(100*time.Millisecond<<min(p.failures-1, 10), 10*time.Second)
-	p.nextSpawn = now.Add(d)
 }
 
 // spawn starts one worker; false when it could not be started.
@@ -506,6 +510,7 @@ func (p *pool) exited(w *worker, st *os.ProcessState) {
 		p.stats.Restarts++
 		p.setErr(fmt.Sprintf("%s %s", p.site.Command[0], how))
 		p.log.Warn("worker exited unexpectedly", attrs...)
+		p.backoff(time.Now())
 	}
 }
 
@@ -526,8 +531,8 @@ func (p *pool) becameReady(w *worker, slots int) {
 	w.state, w.wasReady = wReady, true
 	w.slots = max(slots, 1)
 	w.idleSince = time.Now()
+	w.readyAt = w.idleSince
 	p.slots = w.slots
-	p.failures = 0
 	p.nextSpawn = time.Time{}
 	p.log.Info("worker ready", "pid", w.pid, "worker", w.seq, "slots", w.slots,
 		"after", time.Since(w.started).Round(time.Millisecond))
@@ -750,6 +755,7 @@ func (p *pool) finished(w *worker) {
 	w.served++
 	w.full = false
 	p.stats.Served++
+	p.proven(w)
 	p.lastConn = time.Now()
 	if w.held == 0 {
 		w.idleSince = p.lastConn
@@ -815,9 +821,12 @@ func (p *pool) snapshot() Stats {
 	}
 	s.Queued = len(p.queue)
 	s.Generation = p.gen
+	s.Breaker = p.breakerState()
 	switch {
 	case p.stopping:
 		s.State = "stopping"
+	case p.breakerOpen():
+		s.State = "failing"
 	case s.Ready > 0:
 		s.State = "running"
 	case len(p.workers) > 0 || p.warm:

@@ -201,7 +201,10 @@ func (p *pool) finishReload(err error) {
 	}
 }
 
+// answer replies to Reload's callers, after publishing the state they will
+// look at next.
 func (p *pool) answer(waiters []chan error, err error) {
+	p.publish()
 	for _, w := range waiters {
 		w <- err // buffered
 	}

@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/config"
+)
+
+// TestBreaker: an app that keeps crashing opens the breaker (clients get a
+// 503 saying why, at once), and once the app works again the breaker closes
+// by itself.
+func TestBreaker(t *testing.T) {
+	s := testSite(t, config.Handoff, "flaky")
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := os.WriteFile(broken, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Environment["ZSM_TEST_BROKEN"] = broken
+	r := start(t, s, nil)
+
+	// Each request starts a worker that dies: after breakerAfter in a row
+	// the breaker opens.
+	eventually(t, 20*time.Second, "the breaker to open", func() bool {
+		code, body, err := get(r.addr, "/")
+		if err == nil && code != 503 {
+			t.Fatalf("a crashing app answered %d %q", code, body)
+		}
+		return r.b.Stats().Breaker != "closed"
+	})
+	st := r.b.Stats()
+	if st.State != "failing" || !strings.Contains(st.StatusLine(), "failing: ") {
+		t.Errorf("state %q, status %q: want failing, with the reason", st.State, st.StatusLine())
+	}
+	code, body, err := get(r.addr, "/")
+	if err != nil || code != 503 || !strings.Contains(body, "keeps failing") || !strings.Contains(body, "exited with status 1") {
+		t.Errorf("with the breaker open: %d %q %v; want a 503 that says why", code, body, err)
+	}
+
+	// Fix the app: the next retry works, the breaker closes, no one acts.
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the site to serve again", func() bool {
+		code, _, err := get(r.addr, "/")
+		return err == nil && code == 200
+	})
+	eventually(t, 5*time.Second, "the breaker to close", func() bool { return r.b.Stats().Breaker == "closed" })
+}
+
+// TestCrashReplaced: a worker that dies is replaced, and connections still
+// waiting in the broker go to another worker.
+func TestCrashReplaced(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 64}
+	r := start(t, s, nil)
+	code, body, err := get(r.addr, "/")
+	if err != nil || code != 200 {
+		t.Fatalf("warm-up: %d %v", code, err)
+	}
+	pid := pidOf(t, body)
+	if err := syscallKill(pid); err != nil {
+		t.Fatal(err)
+	}
+	// A connection handed over in the instant before it died is inside the
+	// dead process; from when the broker sees the exit, none is lost.
+	eventually(t, 5*time.Second, "the broker to see the crash", func() bool { return r.b.Stats().Restarts == 1 })
+	code, body, err = get(r.addr, "/")
+	if err != nil || code != 200 || pidOf(t, body) == pid {
+		t.Fatalf("after the crash: %d %q %v; want an answer from a new worker", code, body, err)
+	}
+	st := r.b.Stats()
+	if st.Restarts != 1 || st.Breaker != "closed" {
+		t.Errorf("restarts %d, breaker %s; want 1 and closed", st.Restarts, st.Breaker)
+	}
+	if !strings.Contains(r.log.String(), "killed by SIGKILL") {
+		t.Error("the crash's signal is not logged")
+	}
+}
