@@ -56,6 +56,10 @@ type Config struct {
 	ShrinkAfter time.Duration
 	// Tick is how often timers are checked; zero means 100ms.
 	Tick time.Duration
+	// CanExit says the broker may exit when idle (pool.exit_when_idle): its
+	// sockets belong to systemd, which starts it again on the next
+	// connection.
+	CanExit bool
 	// Load re-reads the site's configuration for Reload; nil reloads with
 	// the configuration the broker has (a restart of every worker).
 	Load func() (*config.Site, error)

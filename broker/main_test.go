@@ -128,6 +128,13 @@ func testWorker(kind string) error {
 			return errors.New("broken on purpose")
 		}
 		return testWorker("http")
+	case "stubborn":
+		// Ignores SIGTERM and the end of its channel; only SIGKILL ends it.
+		signal.Ignore(syscall.SIGTERM)
+		if err := dumpEnv(os.Getenv("ZSM_TEST_OUT")); err != nil {
+			return err
+		}
+		select {}
 	case "crash":
 		return errors.New("crashing on purpose")
 	}

@@ -105,21 +105,27 @@ type pool struct {
 	reloading     *reload
 	queuedReloads []chan error
 
-	listeners []io.Closer   // handoff and proxy: the broker's own copies
-	watch     *watcher      // listen mode: waits for the first connection
-	notify    *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
+	listeners   []io.Closer    // handoff and proxy: the broker's own copies
+	accepting   sync.WaitGroup // the accept loops
+	acceptsDone chan struct{}  // closed when every accept loop has returned
+	stopAt      time.Time      // when stopping began
+	stopReason  string
+	stoppedAll  bool          // every worker has been told to stop
+	watch       *watcher      // listen mode: waits for the first connection
+	notify      *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
 }
 
 func newPool(b *Broker) (*pool, error) {
 	p := &pool{
-		b:      b,
-		site:   b.cfg.Site,
-		log:    b.log,
-		events: make(chan func(), 64),
-		conns:  make(chan *pending, 64),
-		done:   make(chan struct{}),
-		slots:  1,
-		warm:   b.cfg.Site.Eager,
+		b:           b,
+		site:        b.cfg.Site,
+		log:         b.log,
+		events:      make(chan func(), 64),
+		conns:       make(chan *pending, 64),
+		done:        make(chan struct{}),
+		slots:       1,
+		warm:        b.cfg.Site.Eager,
+		acceptsDone: make(chan struct{}),
 	}
 	return p, nil
 }
@@ -162,7 +168,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 		select {
 		case <-stop:
 			stop = nil
-			p.beginStop()
+			p.beginStop("broker stopping")
 		case f := <-p.events:
 			f()
 		case c := <-p.conns:
@@ -176,13 +182,12 @@ func (p *pool) run(ctx context.Context) (err error) {
 		case now := <-tick.C:
 			p.tick(now)
 		}
-		if !p.stopping {
-			p.maintain(time.Now())
-		} else {
-			p.dispatch()
-			if len(p.workers) == 0 && len(p.queue) == 0 {
+		if p.stopping {
+			if p.stopStep(time.Now()) {
 				break
 			}
+		} else {
+			p.maintain(time.Now())
 		}
 		p.publish()
 	}
@@ -212,7 +217,7 @@ func (p *pool) open() error {
 		}
 		for i, l := range p.listeners {
 			name := p.b.cfg.Sockets[i].Addr.String()
-			p.wg.Go(func() { p.acceptLoop(l, name) })
+			p.accepting.Go(func() { p.acceptLoop(l, name) })
 		}
 	case config.Listen:
 		w, err := newWatcher(p.b.cfg.Sockets)
@@ -224,6 +229,10 @@ func (p *pool) open() error {
 			p.watchFirst()
 		}
 	}
+	p.wg.Go(func() {
+		p.accepting.Wait()
+		close(p.acceptsDone)
+	})
 	if p.site.Mode != config.Handoff {
 		n, err := newNotifySocket(p.site.Name)
 		if err != nil {
@@ -254,10 +263,6 @@ func (p *pool) enqueue(c *pending) {
 	if !p.warm {
 		p.warm = true
 		p.log.Info("first connection: starting the pool", "listener", c.listener)
-	}
-	if p.stopping && p.ready() == 0 {
-		p.fail(c, "the site is stopping")
-		return
 	}
 	if p.breakerOpen() && !p.halfOpen() {
 		p.stats.Shed++
@@ -624,6 +629,11 @@ func (p *pool) idleStop(now time.Time) {
 	if now.Sub(p.lastConn) < d {
 		return
 	}
+	if p.site.Pool.ExitWhenIdle && p.b.cfg.CanExit {
+		p.log.Info("idle: stopping every worker and exiting; systemd starts the broker again on the next connection", "idle_stop", d)
+		p.beginStop("idle_stop")
+		return
+	}
 	p.log.Info("idle: stopping every worker", "idle_stop", d)
 	for _, w := range p.workers {
 		p.stopWorker(w, "idle_stop")
@@ -653,22 +663,57 @@ func (p *pool) tick(now time.Time) {
 	p.notifyStatus()
 }
 
-// beginStop stops taking connections and drains every worker.
-func (p *pool) beginStop() {
+// beginStop stops taking connections: those not accepted yet wait in the
+// kernel queue for the next broker. stopStep then serves every connection
+// already accepted and drains the workers.
+func (p *pool) beginStop(reason string) {
 	p.stopping = true
+	p.stopAt = time.Now()
+	p.stopReason = reason
 	p.sdNotify("STOPPING=1")
-	p.log.Info("stopping", "workers", len(p.workers), "queued", len(p.queue))
+	p.log.Info("stopping", "reason", reason, "workers", len(p.workers), "queued", len(p.queue))
 	p.closeListeners()
-	// Connections already accepted are served by workers that are ready;
-	// with none, they get the explicit failure.
-	p.dispatch()
-	if p.ready() == 0 {
+	if p.reloading != nil {
+		p.answer(p.reloading.waiters, ErrStopped)
+		p.reloading = nil
+	}
+	p.answer(p.queuedReloads, ErrStopped)
+	p.queuedReloads = nil
+}
+
+// stopStep moves a stop along; it reports true when the broker may return.
+// First the accept loops finish, then the connections they accepted are
+// served (by ready workers, or ones started for them, within the stop
+// timeout), then every worker is told to stop.
+func (p *pool) stopStep(now time.Time) bool {
+	accepting := false
+	select {
+	case <-p.acceptsDone:
+		accepting = len(p.conns) > 0
+	default:
+		accepting = true
+	}
+	if len(p.queue) > 0 || accepting {
+		if now.Sub(p.stopAt) < p.site.Timeouts.Stop {
+			p.dispatch()
+			for len(p.queue) > 0 && p.wantWorker() && p.canSpawn(now) && p.spawn(now) {
+			}
+			p.expire(now)
+			return false
+		}
 		p.failQueue("the site is stopping")
+		if accepting {
+			return false
+		}
 	}
-	for _, w := range p.workers {
-		p.stopWorker(w, "broker stopping")
+	if !p.stoppedAll {
+		p.stoppedAll = true
+		for _, w := range p.workers {
+			p.stopWorker(w, p.stopReason)
+		}
+		p.stopNotify()
 	}
-	p.stopNotify()
+	return len(p.workers) == 0
 }
 
 func (p *pool) stopNotify() {

@@ -83,6 +83,7 @@ func serve(args []string) error {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Load:    load,
+		CanExit: set.FromSystemd,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
