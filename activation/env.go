@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +39,8 @@ const (
 	envListenFDNames = "LISTEN_FDNAMES"
 	envListenPIDFDID = "LISTEN_PIDFDID"
 	envNotifySocket  = "NOTIFY_SOCKET"
+	envWatchdogUSec  = "WATCHDOG_USEC"
+	envWatchdogPID   = "WATCHDOG_PID"
 
 	listenFDsStart = 3       // SD_LISTEN_FDS_START
 	maxListenFDs   = 1 << 16 // far above any socket unit
@@ -172,6 +175,30 @@ func openChannel(fdText string) (*net.UnixConn, error) {
 		return nil, fmt.Errorf("%s=%d: not a unix socket", EnvChannelFD, fd)
 	}
 	return uc, nil
+}
+
+// watchdogInterval returns the interval at which this process must send
+// WATCHDOG=1, taking the variables that say it: ZSM_WATCHDOG_USEC under zsm
+// handoff, else WATCHDOG_USEC (and WATCHDOG_PID, which must be this
+// process when set), as sd_watchdog_enabled(3) reads them. Zero: none.
+func watchdogInterval(s sys, mode Mode) time.Duration {
+	name := envWatchdogUSec
+	if mode == ModeHandoff {
+		name = EnvWatchdogUSec
+	}
+	usecText, ok := s.take(name)
+	pidText, pidOK := s.take(envWatchdogPID)
+	if !ok {
+		return 0
+	}
+	if pidOK && pidText != strconv.Itoa(s.getpid()) {
+		return 0
+	}
+	usec, err := strconv.ParseUint(usecText, 10, 63)
+	if err != nil || usec == 0 {
+		return 0
+	}
+	return time.Duration(usec) * time.Microsecond
 }
 
 // notifier sends sd_notify(3) messages to $NOTIFY_SOCKET. A nil notifier

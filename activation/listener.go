@@ -208,6 +208,14 @@ func listen(s sys, network, address string, opts ...Option) (*Listener, error) {
 		}
 	}
 
+	if iv := watchdogInterval(s, l.mode); iv > 0 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.watchdog(iv)
+		}()
+	}
+
 	if len(o.signals) > 0 {
 		l.sigc = make(chan os.Signal, 1)
 		signal.Notify(l.sigc, o.signals...)
@@ -454,6 +462,25 @@ func (l *Listener) release(id uint64) {
 	l.mu.Unlock()
 	if closeCh {
 		l.ch.Close()
+	}
+}
+
+// watchdog sends WATCHDOG=1 at half the interval until Close: on the
+// channel under zsm handoff, to NOTIFY_SOCKET otherwise.
+func (l *Listener) watchdog(interval time.Duration) {
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if l.mode == ModeHandoff {
+				l.report(Report{Watchdog: true}) // fails only if the broker is gone
+			} else {
+				l.notify.notify("WATCHDOG=1")
+			}
+		case <-l.done:
+			return
+		}
 	}
 }
 

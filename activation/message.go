@@ -18,6 +18,9 @@ const (
 	EnvProtocol = "ZSM_PROTOCOL"
 	// EnvChannelFD holds the decimal number of the worker's end of the channel.
 	EnvChannelFD = "ZSM_CHANNEL_FD"
+	// EnvWatchdogUSec, when set, is the interval in microseconds within
+	// which the worker must send WATCHDOG=1 (PROTOCOL.md, section 4).
+	EnvWatchdogUSec = "ZSM_WATCHDOG_USEC"
 )
 
 // Limits of the wire format (PROTOCOL.md, section 2).

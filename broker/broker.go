@@ -56,6 +56,9 @@ type Config struct {
 	ShrinkAfter time.Duration
 	// Tick is how often timers are checked; zero means 100ms.
 	Tick time.Duration
+	// Watchdog is the service manager's watchdog interval (WATCHDOG_USEC):
+	// the broker's own loop sends WATCHDOG=1 at half of it. Zero: none.
+	Watchdog time.Duration
 	// CanExit says the broker may exit when idle (pool.exit_when_idle): its
 	// sockets belong to systemd, which starts it again on the next
 	// connection.

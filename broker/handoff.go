@@ -130,6 +130,9 @@ func (p *pool) report(w *worker, r activation.Report) {
 	if r.HasStatus {
 		w.status = r.Status
 	}
+	if r.Watchdog {
+		w.lastPing = time.Now()
+	}
 	if r.Stopping && w.state != wDraining {
 		p.log.Info("worker is stopping on its own", "pid", w.pid, "worker", w.seq)
 		w.state, w.expected = wDraining, true

@@ -198,6 +198,8 @@ func (p *pool) notified(pid int, msg string) {
 		case line == "STOPPING=1" && w.state != wDraining:
 			w.state, w.expected = wDraining, true
 			w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+		case line == "WATCHDOG=1":
+			w.lastPing = time.Now()
 		case strings.HasPrefix(line, "STATUS="):
 			w.status = strings.TrimPrefix(line, "STATUS=")
 		}

@@ -128,6 +128,20 @@ func testWorker(kind string) error {
 			return errors.New("broken on purpose")
 		}
 		return testWorker("http")
+	case "mute":
+		// Ready, serves, but never sends WATCHDOG=1: a hung app, to the broker.
+		ch := os.NewFile(3, "channel")
+		if _, err := ch.Write([]byte("READY=1\n")); err != nil {
+			return err
+		}
+		if err := dumpEnv(os.Getenv("ZSM_TEST_OUT")); err != nil {
+			return err
+		}
+		_, err := ch.Read(make([]byte, 4096))
+		if err == io.EOF {
+			return nil
+		}
+		return err
 	case "stubborn":
 		// Ignores SIGTERM and the end of its channel; only SIGKILL ends it.
 		signal.Ignore(syscall.SIGTERM)

@@ -56,6 +56,7 @@ type worker struct {
 	notified    bool          // it has used NOTIFY_SOCKET
 	wasReady    bool          // it became ready once
 	readyAt     time.Time     // when it became ready
+	lastPing    time.Time     // its last WATCHDOG=1 (or readiness)
 	gen         int           // the reload generation it was started in
 	maxAge      time.Duration // max_age less jitter; 0 never
 	rss         int64         // resident memory, read every memEvery when max_memory is set
@@ -102,6 +103,7 @@ type pool struct {
 	gen           int       // the current generation: new workers belong to it
 	failedGen     int       // a generation whose worker failed to start
 	memRead       time.Time // when workers' memory was last read
+	lastWatchdog  time.Time // when the broker last sent WATCHDOG=1
 	reloading     *reload
 	queuedReloads []chan error
 
@@ -406,7 +408,7 @@ func (p *pool) spawn(now time.Time) bool {
 		}
 		w.ch, child = ch, c
 		spec.Files = []*os.File{c}
-		spec.Env = workerEnv(p.site, "ZSM_CHANNEL_FD=3", "ZSM_PROTOCOL=1")
+		spec.Env = workerEnv(p.site, append(p.watchdogEnv("ZSM_WATCHDOG_USEC"), "ZSM_CHANNEL_FD=3", "ZSM_PROTOCOL=1")...)
 	case config.Listen:
 		names := make([]string, len(p.b.cfg.Sockets))
 		for i, s := range p.b.cfg.Sockets {
@@ -414,10 +416,10 @@ func (p *pool) spawn(now time.Time) bool {
 			names[i] = p.site.Name
 		}
 		spec.SetListenPID = true
-		spec.Env = workerEnv(p.site,
+		spec.Env = workerEnv(p.site, append(p.watchdogEnv("WATCHDOG_USEC"),
 			fmt.Sprintf("LISTEN_FDS=%d", len(spec.Files)),
 			"LISTEN_FDNAMES="+strings.Join(names, ":"),
-			"NOTIFY_SOCKET="+p.notify.addr)
+			"NOTIFY_SOCKET="+p.notify.addr)...)
 	case config.Proxy:
 		w.port, _ = p.freePort()
 		w.backend = p.site.Backend.Addr(w.port)
@@ -426,7 +428,7 @@ func (p *pool) spawn(now time.Time) bool {
 		for i, a := range p.site.Command {
 			spec.Argv[i] = strings.ReplaceAll(a, "{port}", port)
 		}
-		spec.Env = workerEnv(p.site, "PORT="+port, "NOTIFY_SOCKET="+p.notify.addr)
+		spec.Env = workerEnv(p.site, append(p.watchdogEnv("WATCHDOG_USEC"), "PORT="+port, "NOTIFY_SOCKET="+p.notify.addr)...)
 	}
 	spec.Stdout, spec.Stderr = p.b.cfg.Stdout, p.b.cfg.Stderr
 	pr, err := p.b.cfg.Spawner.Spawn(spec)
@@ -537,6 +539,7 @@ func (p *pool) becameReady(w *worker, slots int) {
 	w.slots = max(slots, 1)
 	w.idleSince = time.Now()
 	w.readyAt = w.idleSince
+	w.lastPing = w.readyAt
 	p.slots = w.slots
 	p.nextSpawn = time.Time{}
 	p.log.Info("worker ready", "pid", w.pid, "worker", w.seq, "slots", w.slots,
@@ -641,8 +644,21 @@ func (p *pool) idleStop(now time.Time) {
 	p.warm = false
 }
 
+// watchdogEnv tells a worker its watchdog interval under the name its
+// mode uses, when the site watches its workers.
+func (p *pool) watchdogEnv(name string) []string {
+	if d := p.site.Timeouts.Watchdog; d > 0 {
+		return []string{fmt.Sprintf("%s=%d", name, d.Microseconds())}
+	}
+	return nil
+}
+
 // tick runs the timers: SIGKILL for workers past their stop timeout.
 func (p *pool) tick(now time.Time) {
+	if d := p.b.cfg.Watchdog; d > 0 && now.Sub(p.lastWatchdog) >= d/2 {
+		p.lastWatchdog = now
+		p.sdNotify("WATCHDOG=1")
+	}
 	for _, w := range p.workers {
 		if !w.termAt.IsZero() && now.After(w.termAt) {
 			w.termAt = time.Time{}

@@ -12,7 +12,8 @@ import (
 )
 
 // Recycling replaces workers that served max_requests connections, grew
-// past max_memory or lived past max_age (seed 003: leaky C/C++ workers).
+// past max_memory or lived past max_age (seed 003: leaky C/C++ workers),
+// and workers that stopped sending WATCHDOG=1 (timeouts.watchdog).
 // The replacement is ready before the old worker stops taking
 // connections, and at most maxRecycling workers are replaced at once.
 
@@ -37,8 +38,11 @@ func ageLimit(maxAge time.Duration) time.Duration {
 }
 
 // dueReason says why w should be replaced now, or "".
-func dueReason(pool config.Pool, w *worker, now time.Time) string {
+func dueReason(site *config.Site, w *worker, now time.Time) string {
+	pool := site.Pool
 	switch {
+	case site.Timeouts.Watchdog > 0 && now.Sub(w.lastPing) > site.Timeouts.Watchdog:
+		return fmt.Sprintf("watchdog: no WATCHDOG=1 for %s", now.Sub(w.lastPing).Round(time.Millisecond))
 	case pool.MaxRequests > 0 && w.served >= uint64(pool.MaxRequests):
 		return fmt.Sprintf("served max_requests (%d)", pool.MaxRequests)
 	case pool.MaxMemory > 0 && w.rss > int64(pool.MaxMemory):
@@ -63,7 +67,7 @@ func (p *pool) recycle(now time.Time) {
 		if w.state != wReady || w.retiring != "" {
 			continue
 		}
-		reason := dueReason(p.site.Pool, w, now)
+		reason := dueReason(p.site, w, now)
 		if reason == "" {
 			continue
 		}

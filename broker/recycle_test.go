@@ -11,23 +11,27 @@ import (
 
 func TestDueReason(t *testing.T) {
 	now := time.Now()
-	pool := config.Pool{MaxRequests: 10, MaxMemory: 64 << 20, MaxAge: time.Hour}
+	site := &config.Site{
+		Pool:     config.Pool{MaxRequests: 10, MaxMemory: 64 << 20, MaxAge: time.Hour},
+		Timeouts: config.Timeouts{Watchdog: time.Minute},
+	}
 	tests := []struct {
 		name string
 		w    worker
 		want string
 	}{
-		{"fresh", worker{started: now, maxAge: time.Hour}, ""},
-		{"requests", worker{started: now, served: 10}, "served max_requests (10)"},
-		{"memory", worker{started: now, rss: 65 << 20}, "resident memory 65M above max_memory (64M)"},
-		{"age", worker{started: now.Add(-time.Hour), maxAge: time.Hour}, "older than max_age (1h0m0s)"},
+		{"fresh", worker{started: now, maxAge: time.Hour, lastPing: now}, ""},
+		{"requests", worker{started: now, served: 10, lastPing: now}, "served max_requests (10)"},
+		{"memory", worker{started: now, rss: 65 << 20, lastPing: now}, "resident memory 65M above max_memory (64M)"},
+		{"age", worker{started: now.Add(-time.Hour), maxAge: time.Hour, lastPing: now}, "older than max_age (1h0m0s)"},
+		{"watchdog", worker{started: now, lastPing: now.Add(-2 * time.Minute)}, "watchdog: no WATCHDOG=1 for 2m0s"},
 	}
 	for _, tt := range tests {
-		if got := dueReason(pool, &tt.w, now); got != tt.want {
+		if got := dueReason(site, &tt.w, now); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	if got := dueReason(config.Pool{}, &worker{served: 1 << 40, rss: 1 << 40, started: now.Add(-1000 * time.Hour)}, now); got != "" {
+	if got := dueReason(&config.Site{}, &worker{served: 1 << 40, rss: 1 << 40, started: now.Add(-1000 * time.Hour)}, now); got != "" {
 		t.Errorf("with no limits: %q", got)
 	}
 }

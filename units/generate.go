@@ -196,6 +196,9 @@ func serviceTemplate(exec string) []byte {
 	// SIGTERM to the broker alone, which drains its workers; SIGKILL to
 	// everything left when TimeoutStopSec= runs out.
 	w.set("KillMode", "mixed")
+	// The broker's own loop pings at half of this (sd_watchdog_enabled(3));
+	// a wedged broker is restarted, the socket unit keeping the sockets.
+	w.set("WatchdogSec", "30s")
 	w.set("Restart", "on-failure")
 	w.set("RestartSec", strconv.Itoa(int(restartDelay/time.Second))+"s")
 	w.set("FileDescriptorStoreMax", strconv.Itoa(fdStoreMax))

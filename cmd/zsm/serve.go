@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/zsm-dev/zsm/broker"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
@@ -74,16 +76,23 @@ func serve(args []string) error {
 		}
 		return nil, fmt.Errorf("%s has no site %q any more", f.Path, *site)
 	}
+	// WatchdogSec= in the unit: the broker's loop pings. Unset before the
+	// workers start, so that they do not inherit it.
+	watchdog, err := daemon.SdWatchdogEnabled(true)
+	if err != nil {
+		log.Warn("ignoring the watchdog settings", "err", err)
+	}
 	b := broker.New(broker.Config{
-		Site:    s,
-		Sockets: socks,
-		Spawner: broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self}},
-		Notify:  notifier(),
-		Log:     log,
-		Stdout:  os.Stdout,
-		Stderr:  os.Stderr,
-		Load:    load,
-		CanExit: set.FromSystemd,
+		Site:     s,
+		Sockets:  socks,
+		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self}},
+		Notify:   notifier(),
+		Log:      log,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Load:     load,
+		CanExit:  set.FromSystemd,
+		Watchdog: watchdog,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -84,6 +84,9 @@ type Pool struct {
 type Timeouts struct {
 	Start time.Duration // a worker must be ready within this
 	Stop  time.Duration // die_timeout: SIGTERM, wait this long, SIGKILL
+	// Watchdog: a worker that sends no WATCHDOG=1 for this long is
+	// replaced; 0 means workers are not watched.
+	Watchdog time.Duration
 }
 
 // Backend describes proxy-mode instances: one per port, each reached at

@@ -92,7 +92,7 @@ var (
 		{Name: "min_idle"}, {Name: "max"}, {Name: "queue"}, {Name: "max_requests"},
 		{Name: "max_memory"}, {Name: "max_age"}, {Name: "idle_stop"}, {Name: "exit_when_idle"},
 	}}
-	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "start"}, {Name: "stop"}}}
+	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "start"}, {Name: "stop"}, {Name: "watchdog"}}}
 	backendSchema  = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address", Required: true}, {Name: "ports", Required: true},
 	}}
@@ -349,6 +349,7 @@ func (d *decoder) timeouts(body hcl.Body, t *config.Timeouts) {
 	at := d.attrs(body, timeoutsSchema)
 	d.duration(at["start"], time.Second, &t.Start)
 	d.duration(at["stop"], time.Second, &t.Stop)
+	d.duration(at["watchdog"], time.Second, &t.Watchdog)
 }
 
 func (d *decoder) backend(body hcl.Body) *config.Backend {

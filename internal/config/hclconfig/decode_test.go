@@ -68,8 +68,9 @@ site "blog" {
     exit_when_idle = true
   }
   timeouts {
-    start = "10s"
-    stop  = "1m"
+    start    = "10s"
+    stop     = "1m"
+    watchdog = "20s"
   }
   backend {
     address = "127.0.0.1:{port}"
@@ -106,7 +107,7 @@ site "api" {
 		Eager:       true,
 		Pool: config.Pool{MinIdle: 2, Max: 8, Queue: 64, MaxRequests: 1000, MaxMemory: 512 << 20,
 			MaxAge: time.Hour, IdleStop: 5 * time.Minute, ExitWhenIdle: true},
-		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute},
+		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute, Watchdog: 20 * time.Second},
 		Backend:  &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
 		Status:   &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
 		Limits:   config.Limits{Memory: 1 << 30, CPUPercent: 200},
