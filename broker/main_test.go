@@ -191,6 +191,7 @@ func testHandler() http.Handler {
 			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
 			<-t.C
 		}
+		w.Header().Set("X-Worker-Pid", strconv.Itoa(os.Getpid()))
 		fmt.Fprintf(w, "hello from %d\n", os.Getpid())
 	})
 	return mux

@@ -1,112 +1,15 @@
 package broker
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/loadgen"
 )
-
-// loadGen is steady load from clients that each either keep one connection
-// alive (reconnecting only when a response says "Connection: close") or
-// open a new connection per request. Every error and every non-200 is a
-// failure: nothing is retried.
-type loadGen struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       []string
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-// startLoad runs clients against addr until Stop, at most for limit.
-func startLoad(addr string, clients int, limit time.Duration) *loadGen {
-	g := &loadGen{stop: make(chan struct{})}
-	deadline := time.Now().Add(limit)
-	for i := range clients {
-		keepAlive := i%2 == 0
-		g.wg.Go(func() {
-			var c net.Conn
-			var br *bufio.Reader
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
-			for time.Now().Before(deadline) {
-				select {
-				case <-g.stop:
-					return
-				default:
-				}
-				if c == nil {
-					var err error
-					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
-						g.fail(err)
-						continue
-					}
-					br = bufio.NewReader(c)
-				}
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				hdr := ""
-				if !keepAlive {
-					hdr = "Connection: close\r\n"
-				}
-				closeAfter := !keepAlive
-				_, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: zsm\r\n%s\r\n", hdr)
-				var resp *http.Response
-				if err == nil {
-					resp, err = http.ReadResponse(br, nil)
-				}
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-					closeAfter = closeAfter || resp.Close
-				}
-				if err != nil {
-					g.fail(err)
-					closeAfter = true
-				} else {
-					g.ok.Add(1)
-				}
-				if closeAfter {
-					c.Close()
-					c = nil
-				}
-			}
-		})
-	}
-	return g
-}
-
-func (g *loadGen) fail(err error) {
-	g.failed.Add(1)
-	g.mu.Lock()
-	if len(g.errs) < 5 {
-		g.errs = append(g.errs, err.Error())
-	}
-	g.mu.Unlock()
-}
-
-// Stop ends the load and returns the counts.
-func (g *loadGen) Stop() (ok, failed int64, errs []string) {
-	close(g.stop)
-	g.wg.Wait()
-	return g.ok.Load(), g.failed.Load(), g.errs
-}
 
 // TestReloadUnderLoad: ten reloads in a row under steady load fail no
 // request, in every mode, and end with only new workers.
@@ -120,11 +23,11 @@ func TestReloadUnderLoad(t *testing.T) {
 			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
 				t.Fatalf("warm-up: %d %v", code, err)
 			}
-			load := startLoad(r.addr, 6, 60*time.Second)
+			load := loadgen.Start(r.addr, 6, 60*time.Second)
 			for i := range 10 {
 				// Load flows through every generation.
-				base := load.ok.Load()
-				eventually(t, 10*time.Second, "requests served between reloads", func() bool { return load.ok.Load() >= base+50 })
+				base := load.OK()
+				eventually(t, 10*time.Second, "requests served between reloads", func() bool { return load.OK() >= base+50 })
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := r.b.Reload(ctx)
 				cancel()
@@ -132,10 +35,10 @@ func TestReloadUnderLoad(t *testing.T) {
 					t.Fatalf("reload %d: %v", i+1, err)
 				}
 			}
-			ok, failed, errs := load.Stop()
-			t.Logf("%s: %d requests across 10 reloads, %d failed", mode, ok+failed, failed)
-			if failed > 0 || ok == 0 {
-				t.Errorf("%d of %d requests failed across reloads: %s", failed, ok+failed, strings.Join(errs, "; "))
+			ok, failures := load.Stop()
+			t.Logf("%s, across 10 reloads: %s", mode, loadgen.Summary(ok, failures))
+			if len(failures) > 0 || ok == 0 {
+				t.Errorf("requests failed across reloads: %s", loadgen.Summary(ok, failures))
 			}
 			st := r.b.Stats()
 			if st.Generation != 10 {

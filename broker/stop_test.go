@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sockets"
 )
@@ -112,21 +113,21 @@ func TestRestartUnderLoad(t *testing.T) {
 			if code, _, err := get(addr, "/"); err != nil || code != 200 {
 				t.Fatalf("warm-up: %d %v", code, err)
 			}
-			load := startLoad(addr, 6, 60*time.Second)
+			load := loadgen.Start(addr, 6, 60*time.Second)
 			for i := range 3 {
-				base := load.ok.Load()
-				eventually(t, 10*time.Second, "requests served before the restart", func() bool { return load.ok.Load() >= base+50 })
+				base := load.OK()
+				eventually(t, 10*time.Second, "requests served before the restart", func() bool { return load.OK() >= base+50 })
 				if err := stop(); err != nil {
 					t.Fatalf("restart %d: the old broker: %v", i+1, err)
 				}
 				stop, _ = brokerOn(t, s, socks, false)
 			}
-			base := load.ok.Load()
-			eventually(t, 10*time.Second, "requests served after the last restart", func() bool { return load.ok.Load() >= base+50 })
-			ok, failed, errs := load.Stop()
-			t.Logf("%s: %d requests across 3 restarts, %d failed", mode, ok+failed, failed)
-			if failed > 0 {
-				t.Errorf("%d of %d requests failed across restarts: %s", failed, ok+failed, strings.Join(errs, "; "))
+			base := load.OK()
+			eventually(t, 10*time.Second, "requests served after the last restart", func() bool { return load.OK() >= base+50 })
+			ok, failures := load.Stop()
+			t.Logf("%s, across 3 restarts: %s", mode, loadgen.Summary(ok, failures))
+			if len(failures) > 0 {
+				t.Errorf("requests failed across restarts: %s", loadgen.Summary(ok, failures))
 			}
 		})
 	}

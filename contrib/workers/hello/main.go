@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/zsm-dev/zsm/activation"
@@ -64,5 +65,7 @@ func run(args []string, stderr io.Writer) error {
 
 func hello(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// Which worker answered: handy behind a pool, and used by zsm's tests.
+	w.Header().Set("X-Worker-Pid", strconv.Itoa(os.Getpid()))
 	io.WriteString(w, "hello\n")
 }
