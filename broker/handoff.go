@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/activation"
+	"github.com/zsm-dev/zsm/internal/config"
 )
 
 // channel makes a worker's channel: the broker's end, and the worker's end
@@ -273,11 +274,17 @@ func sockaddrString(sa unix.Sockaddr) string {
 	return ""
 }
 
-// refuse answers an http client with 503 and the reason, then closes,
-// reading what the client sent so that the close does not reset the
-// connection before the client has read the answer.
-func refuse(c net.Conn, body string) {
+// Refuse answers a connection the site cannot serve and closes it: an http
+// site's client gets "503 Service Unavailable" with the reason (and what
+// it sent is read, so that the close does not reset the connection before
+// the client has read the answer); any other site's is closed. It may
+// block for up to 2s: call it on its own goroutine.
+func Refuse(c net.Conn, site *config.Site, reason string) {
 	defer c.Close()
+	if site.Protocol != config.HTTP {
+		return
+	}
+	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", site.Name, reason)
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {

@@ -855,8 +855,7 @@ func (p *pool) fail(c *pending, reason string) {
 		conn.Close()
 		return
 	}
-	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", p.site.Name, reason)
-	p.wg.Go(func() { refuse(conn, body) })
+	p.wg.Go(func() { Refuse(conn, p.site, reason) })
 }
 
 func (p *pool) sdNotify(state string) {

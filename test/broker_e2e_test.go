@@ -1,8 +1,11 @@
 package test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -203,14 +206,23 @@ func TestSocketUnitMismatch(t *testing.T) {
 			svc := "zsm@" + name + ".service"
 			unmatched := tt.edit(t, name, cfg, addr)
 
-			// The first connection starts the broker. It stays in the
-			// queue (nothing will serve it) until the test closes it.
+			// The first connection starts the broker, which cannot serve
+			// it: it gets an explicit answer, not silence.
 			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
 			fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: zsm\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("the waiting client got no answer: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 503 || !strings.Contains(string(body), "zsmgen units") {
+				t.Errorf("the waiting client got %d %q; want a 503 that says what to do", resp.StatusCode, body)
+			}
 
 			var said string
 			systemdtest.Eventually(t, 20*time.Second, "the broker's error in the journal of "+svc, func() bool {
@@ -223,12 +235,15 @@ func TestSocketUnitMismatch(t *testing.T) {
 				return false
 			})
 			t.Logf("journal: %s", said)
-			// Restart=on-failure starts it again and again: each attempt
-			// ends the same way (CLD_EXITED with a failure status).
-			systemdtest.Eventually(t, 10*time.Second, "the broker to exit with a failure status", func() bool {
+			// It exits with EX_CONFIG, which the unit does not restart on:
+			// no loop of doomed brokers.
+			systemdtest.Eventually(t, 10*time.Second, "the broker to exit with status 78", func() bool {
 				code, status := showValue(t, svc, "ExecMainCode"), showValue(t, svc, "ExecMainStatus")
-				return code == "1" && status != "0"
+				return code == "1" && status == "78"
 			})
+			if n := showValue(t, svc, "NRestarts"); n != "0" {
+				t.Errorf("the broker was restarted %s times", n)
+			}
 		})
 	}
 }

@@ -200,6 +200,9 @@ func serviceTemplate(exec string) []byte {
 	// a wedged broker is restarted, the socket unit keeping the sockets.
 	w.set("WatchdogSec", "30s")
 	w.set("Restart", "on-failure")
+	// 78 (EX_CONFIG): the sockets do not match the configuration. The
+	// broker answered the waiting connections; restarting cannot help.
+	w.set("RestartPreventExitStatus", "78")
 	w.set("RestartSec", strconv.Itoa(int(restartDelay/time.Second))+"s")
 	w.set("FileDescriptorStoreMax", strconv.Itoa(fdStoreMax))
 	// The kernel OOM killer taking a worker is the broker's to handle; the

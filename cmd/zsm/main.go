@@ -48,9 +48,13 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "zsm: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
+	var ee exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintln(os.Stderr, "zsm:", err)
+		return ee.code
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
 	default:

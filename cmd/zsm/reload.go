@@ -31,7 +31,11 @@ func reload(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := control.Request(ctx, runtimeDir(), *site, cmd); err != nil {
+	dir, err := runtimeDir()
+	if err != nil {
+		return err
+	}
+	if err := control.Request(ctx, dir, *site, cmd); err != nil {
 		return fmt.Errorf("reload %s: %w", *site, err)
 	}
 	return nil

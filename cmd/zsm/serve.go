@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,10 +45,23 @@ func serve(args []string) error {
 	if s == nil {
 		return fmt.Errorf("%s has no site %q", f.Path, *site)
 	}
-	if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+	rtDir, err := runtimeDir()
+	if err != nil {
 		return err
 	}
-	set, err := sockets.Open(s, runtimeDir(), sockets.OSEnv)
+	set, err := sockets.Open(s, rtDir, sockets.OSEnv)
+	var mismatch *sockets.MismatchError
+	if errors.As(err, &mismatch) {
+		// Nothing can serve them: answer the waiting connections, and
+		// exit with EX_CONFIG, which the unit does not restart on.
+		sockets.Refuse(mismatch.Files, func(c net.Conn) {
+			broker.Refuse(c, s, "its sockets do not match its configuration; run zsmgen units")
+		})
+		for _, f := range mismatch.Files {
+			f.Close()
+		}
+		return exitError{code: exConfig, err: err}
+	}
 	if err != nil {
 		return err
 	}
@@ -97,7 +111,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	ctl, err := control.Listen(runtimeDir(), s.Name)
+	ctl, err := control.Listen(rtDir, s.Name)
 	if err != nil {
 		return err
 	}
@@ -152,11 +166,38 @@ func notifier() broker.Notifier {
 	return nil
 }
 
-// runtimeDir is where relative unix socket paths live: $XDG_RUNTIME_DIR,
-// as systemd's %t in a user manager.
-func runtimeDir() string {
+// exConfig is EX_CONFIG (sysexits.h): the generated unit's
+// RestartPreventExitStatus=, so that a configuration error is not
+// restarted in a loop.
+const exConfig = 78
+
+// exitError carries a specific exit status to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// runtimeDir is where relative unix socket paths and the control socket
+// live: $XDG_RUNTIME_DIR, as systemd's %t in a user manager. Without it,
+// /tmp/zsm-UID, which must be a directory of ours that nobody else can
+// write to (anyone can create a name in /tmp first).
+func runtimeDir() (string, error) {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d
+		return d, nil
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("zsm-%d", os.Getuid()))
+	d := filepath.Join(os.TempDir(), fmt.Sprintf("zsm-%d", os.Getuid()))
+	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(d, &st); err != nil {
+		return "", err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
+		return "", fmt.Errorf("%s is not a private directory of this user (owner %d, mode %o); set XDG_RUNTIME_DIR", d, st.Uid, st.Mode&0o7777)
+	}
+	return d, nil
 }

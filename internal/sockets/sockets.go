@@ -89,14 +89,47 @@ func Open(site *config.Site, runtimeDir string, env Env) (*Set, error) {
 	if files != nil {
 		socks, err := match(site, runtimeDir, files)
 		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, err
+			return nil, &MismatchError{Err: err, Files: files}
 		}
 		return &Set{Sockets: socks, FromSystemd: true}, nil
 	}
 	return Bind(site, runtimeDir)
+}
+
+// MismatchError is Open's error when systemd passed sockets that do not
+// match the site's listen addresses. The caller owns Files: it should
+// answer the connections waiting on them (Refuse) and close them.
+type MismatchError struct {
+	Err   error
+	Files []*os.File
+}
+
+func (e *MismatchError) Error() string { return e.Err.Error() }
+func (e *MismatchError) Unwrap() error { return e.Err }
+
+// Refuse accepts every connection already waiting on the listening sockets
+// and answers it with refuse (which closes it), without waiting for more.
+func Refuse(files []*os.File, refuse func(net.Conn)) {
+	for _, f := range files {
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		unix.SetNonblock(fd, true)
+		for {
+			c, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+			if err != nil {
+				break
+			}
+			cf := os.NewFile(uintptr(c), "refused")
+			conn, err := net.FileConn(cf)
+			cf.Close()
+			if err == nil {
+				refuse(conn)
+			}
+		}
+		unix.Close(fd)
+	}
 }
 
 // inherited returns the fds systemd passed, or nil when none were. It clears
@@ -219,7 +252,7 @@ func Bind(site *config.Site, runtimeDir string) (*Set, error) {
 		sk, err := bind(addr, runtimeDir)
 		if err != nil {
 			set.Close()
-			return nil, fmt.Errorf("sockets: site %q: %w", site.Name, err)
+			return nil, fmt.Errorf("site %q: %w", site.Name, err)
 		}
 		set.Sockets = append(set.Sockets, sk)
 	}
