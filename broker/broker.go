@@ -42,6 +42,14 @@ type Process interface {
 	Wait() *os.ProcessState
 }
 
+// FDStore keeps fds for the broker's next start (systemd's fd store).
+type FDStore interface {
+	StoreFD(name string, f *os.File) error
+}
+
+// StoredConn is the name connections are stored under (sockets.StoredConn).
+const StoredConn = "zsm-conn"
+
 // Config is what a Broker runs.
 type Config struct {
 	Site    *config.Site
@@ -59,6 +67,13 @@ type Config struct {
 	// Watchdog is the service manager's watchdog interval (WATCHDOG_USEC):
 	// the broker's own loop sends WATCHDOG=1 at half of it. Zero: none.
 	Watchdog time.Duration
+	// Store, when set, takes the accepted connections a stopping broker
+	// could not serve within the stop timeout, for the next broker;
+	// without it they get the explicit failure.
+	Store FDStore
+	// Pending are connections a previous broker accepted and stored. Run
+	// serves them first, and closes them.
+	Pending []*os.File
 	// CanExit says the broker may exit when idle (pool.exit_when_idle): its
 	// sockets belong to systemd, which starts it again on the next
 	// connection.

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/proc"
@@ -161,6 +163,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 		return err
 	}
 	p.log.Info("broker ready", "mode", p.site.Mode, "sockets", len(p.b.cfg.Sockets), "lazy", !p.site.Eager)
+	p.takePending()
 	p.sdNotify("READY=1\nSTATUS=" + p.snapshot().StatusLine())
 
 	tick := time.NewTicker(p.b.cfg.Tick)
@@ -717,7 +720,7 @@ func (p *pool) stopStep(now time.Time) bool {
 			p.expire(now)
 			return false
 		}
-		p.failQueue("the site is stopping")
+		p.storeQueue()
 		if accepting {
 			return false
 		}
@@ -826,6 +829,93 @@ func (p *pool) finished(w *worker) {
 		w.proc.Signal(syscall.SIGTERM)
 	}
 	p.dispatch()
+}
+
+// storeQueue hands the connections still waiting at the end of a stop to
+// the service manager's fd store, so the next broker serves them; what
+// cannot be stored gets the explicit failure.
+func (p *pool) storeQueue() {
+	stored := 0
+	for _, c := range p.queue {
+		if p.store(c) {
+			stored++
+			continue
+		}
+		p.stats.Shed++
+		p.fail(c, "the site is stopping")
+	}
+	if stored > 0 {
+		p.log.Info("stored accepted connections for the next broker", "connections", stored)
+	}
+	p.queue = nil
+}
+
+func (p *pool) store(c *pending) bool {
+	st := p.b.cfg.Store
+	if st == nil {
+		return false
+	}
+	var f *os.File
+	if c.conn != nil {
+		sc, ok := c.conn.(interface{ File() (*os.File, error) })
+		if !ok {
+			return false
+		}
+		var err error
+		if f, err = sc.File(); err != nil {
+			return false
+		}
+		c.conn.Close()
+	} else {
+		f = os.NewFile(uintptr(c.fd), StoredConn)
+	}
+	defer f.Close()
+	if err := st.StoreFD(StoredConn, f); err != nil {
+		p.log.Warn("cannot store a connection for the next broker", "err", err)
+		if c.conn != nil {
+			c.conn, _ = net.FileConn(f)
+			c.fd = -1
+		} else {
+			c.fd, _ = unix.Dup(int(f.Fd()))
+		}
+		return false
+	}
+	return true
+}
+
+// takePending queues the connections a previous broker stored.
+func (p *pool) takePending() {
+	for _, f := range p.b.cfg.Pending {
+		c := &pending{fd: -1, at: time.Now()}
+		if p.site.Mode == config.Proxy {
+			conn, err := net.FileConn(f)
+			f.Close()
+			if err != nil {
+				continue
+			}
+			c.conn, c.peer = conn, conn.RemoteAddr().String()
+		} else {
+			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			f.Close()
+			if err != nil {
+				continue
+			}
+			unix.SetNonblock(fd, false)
+			c.fd = fd
+			if sa, err := unix.Getpeername(fd); err == nil {
+				c.peer = sockaddrString(sa)
+			}
+		}
+		if p.site.Mode == config.Listen {
+			// Workers take connections from the kernel queue only.
+			p.fail(c, "restarting")
+			continue
+		}
+		p.enqueue(c)
+	}
+	if n := len(p.b.cfg.Pending); n > 0 {
+		p.log.Info("took over connections the previous broker stored", "connections", n)
+	}
 }
 
 // failQueue answers every waiting connection with the explicit failure.

@@ -3,12 +3,16 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/loadgen"
@@ -166,5 +170,83 @@ func TestExitWhenIdle(t *testing.T) {
 	brokerOn(t, s, socks, true)
 	if r := <-res; r.err != nil || r.code != 200 {
 		t.Errorf("the connection after an idle exit: %d %v", r.code, r.err)
+	}
+}
+
+// memStore is an FDStore that keeps duplicates, as systemd does.
+type memStore struct {
+	mu    sync.Mutex
+	files []*os.File
+}
+
+func (m *memStore) StoreFD(name string, f *os.File) error {
+	if name != StoredConn {
+		return fmt.Errorf("stored as %q", name)
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.files = append(m.files, os.NewFile(uintptr(fd), name))
+	m.mu.Unlock()
+	return nil
+}
+
+// TestStoreAtStop: connections still waiting when the stop timeout ends go
+// to the fd store, and the next broker serves them.
+func TestStoreAtStop(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	s.Environment["ZSM_TEST_SLOTS"] = "1"
+	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 16}
+	s.Timeouts.Stop = 2 * time.Second
+	socks := heldSockets(t, s)
+	addr := s.Listen[0].String()
+	store := &memStore{}
+
+	lb := &logBuffer{}
+	b := New(Config{Site: s, Sockets: socks, Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
+		Log: slog.New(slog.NewTextHandler(lb, nil)), Stderr: lb, Tick: 20 * time.Millisecond, Store: store})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+
+	// One long request holds the only worker's only slot; three wait.
+	type result struct {
+		code int
+		err  error
+	}
+	results := make(chan result, 4)
+	ask := func(path string) {
+		code, _, err := get(addr, path)
+		results <- result{code, err}
+	}
+	go ask("/?ms=2500")
+	eventually(t, 10*time.Second, "the long request to be in the worker", func() bool { return b.Stats().Busy == 1 })
+	for range 3 {
+		go ask("/")
+	}
+	eventually(t, 5*time.Second, "three connections queued", func() bool { return b.Stats().Queued == 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the stopping broker: %v\n%s", err, lb.String())
+	}
+	store.mu.Lock()
+	stored := store.files
+	store.mu.Unlock()
+	if len(stored) != 3 {
+		t.Fatalf("%d connections stored, want 3\n%s", len(stored), lb.String())
+	}
+	// The next broker gets them as systemd would pass them.
+	nb := New(Config{Site: s, Sockets: socks, Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
+		Log: slog.New(slog.NewTextHandler(lb, nil)), Stderr: lb, Tick: 20 * time.Millisecond, Pending: stored})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- nb.Run(ctx2) }()
+	defer func() { cancel2(); <-done2 }()
+	for range 4 {
+		if r := <-results; r.err != nil || r.code != 200 {
+			t.Errorf("a request across the restart: %d %v\n%s", r.code, r.err, lb.String())
+		}
 	}
 }

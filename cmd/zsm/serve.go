@@ -96,16 +96,29 @@ func serve(args []string) error {
 	if err != nil {
 		log.Warn("ignoring the watchdog settings", "err", err)
 	}
+	notify := sdnotify.New()
+	var store broker.FDStore
+	if notify != nil {
+		store = notify
+	}
+	if len(set.Stored) > 0 {
+		// They are ours now: the store must not hand them out again.
+		if err := notify.RemoveFDs(sockets.StoredConn); err != nil {
+			log.Warn("cannot clear the fd store", "err", err)
+		}
+	}
 	b := broker.New(broker.Config{
 		Site:     s,
 		Sockets:  socks,
 		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self}},
-		Notify:   notifier(),
+		Notify:   notifier(notify),
 		Log:      log,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
 		Load:     load,
 		CanExit:  set.FromSystemd,
+		Store:    store,
+		Pending:  set.Stored,
 		Watchdog: watchdog,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -157,10 +170,10 @@ func reloadLogged(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 	}
 }
 
-// notifier returns the sd_notify adapter, or nil off systemd: a typed nil
-// must not reach the broker's interface.
-func notifier() broker.Notifier {
-	if n := sdnotify.New(); n != nil {
+// notifier returns n as the broker's Notifier: a nil *Notifier (off
+// systemd) must not become a non-nil interface.
+func notifier(n *sdnotify.Notifier) broker.Notifier {
+	if n != nil {
 		return n
 	}
 	return nil

@@ -2,8 +2,11 @@ package sdnotify
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestNotify(t *testing.T) {
@@ -39,5 +42,58 @@ func TestOffSystemd(t *testing.T) {
 	}
 	if err := n.Notify("READY=1"); err != nil {
 		t.Errorf("a nil Notifier: %v", err)
+	}
+}
+
+func TestStoreFD(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	n := New()
+
+	f, err := os.CreateTemp(t.TempDir(), "stored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("state")
+	if err := n.StoreFD("zsm-conn", f); err != nil {
+		t.Fatal(err)
+	}
+	buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+	k, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(buf[:k]); got != "FDSTORE=1\nFDNAME=zsm-conn" {
+		t.Errorf("message %q", got)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages: %v %v", msgs, err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		t.Fatalf("fds: %v %v", fds, err)
+	}
+	got := os.NewFile(uintptr(fds[0]), "got")
+	defer got.Close()
+	var a, b unix.Stat_t
+	unix.Fstat(int(f.Fd()), &a)
+	unix.Fstat(int(got.Fd()), &b)
+	if a.Ino != b.Ino {
+		t.Error("the stored fd is not the file")
+	}
+
+	if err := n.RemoveFDs("zsm-conn"); err != nil {
+		t.Fatal(err)
+	}
+	k, _ = c.Read(buf)
+	if got := string(buf[:k]); got != "FDSTOREREMOVE=1\nFDNAME=zsm-conn" {
+		t.Errorf("message %q", got)
 	}
 }

@@ -27,9 +27,16 @@ type Socket struct {
 	File *os.File
 }
 
+// StoredConn is the FDNAME of accepted connections a stopping broker put
+// in systemd's fd store for the next broker to serve.
+const StoredConn = "zsm-conn"
+
 // Set is a site's listening sockets, in the order of the site's listen list.
 type Set struct {
 	Sockets []Socket
+	// Stored are connections the previous broker accepted and left in the
+	// fd store (named StoredConn). The caller takes them over.
+	Stored []*os.File
 	// FromSystemd says the sockets were passed by systemd; otherwise they
 	// were bound here and Close removes their unix socket files.
 	FromSystemd bool
@@ -87,11 +94,23 @@ func Open(site *config.Site, runtimeDir string, env Env) (*Set, error) {
 		return nil, err
 	}
 	if files != nil {
+		var stored, listeners []*os.File
+		for _, f := range files {
+			if f.Name() == StoredConn {
+				stored = append(stored, f)
+			} else {
+				listeners = append(listeners, f)
+			}
+		}
+		files = listeners
 		socks, err := match(site, runtimeDir, files)
 		if err != nil {
+			for _, f := range stored {
+				f.Close() // the next broker for this site will not be this one
+			}
 			return nil, &MismatchError{Err: err, Files: files}
 		}
-		return &Set{Sockets: socks, FromSystemd: true}, nil
+		return &Set{Sockets: socks, Stored: stored, FromSystemd: true}, nil
 	}
 	return Bind(site, runtimeDir)
 }
