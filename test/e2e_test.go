@@ -1,11 +1,8 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
 
@@ -96,23 +94,9 @@ func unitState(t *testing.T, unit string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// get sends one request on a new connection, reading the answer with
-// http.ReadResponse so no failure is hidden by a client's retry.
+// get sends one request on a new connection, with no retry.
 func get(network, addr string) (int, string, error) {
-	c, err := net.DialTimeout(network, addr, 10*time.Second)
-	if err != nil {
-		return 0, "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: zsm\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return loadgen.Get(network, addr, "/")
 }
 
 // TestSocketUnitListens: zsmgen's units, enabled as a user would, make

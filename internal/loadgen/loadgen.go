@@ -136,3 +136,24 @@ func Summary(ok int64, failures []Failure) string {
 	}
 	return s
 }
+
+// Get makes one request for path on a new connection to addr (network
+// "tcp" or "unix") and returns the status and body; no retry.
+func Get(network, addr, path string) (int, string, error) {
+	c, err := net.DialTimeout(network, addr, 10*time.Second)
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: zsm\r\nConnection: close\r\n\r\n", path); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
