@@ -26,7 +26,7 @@ func (p *pool) backoff(now time.Time) {
 	d := min(100*time.Millisecond<<min(p.failures-1, 10), maxBackoff)
 	p.nextSpawn = now.Add(d)
 	if p.failures == breakerAfter {
-		p.log.Error("breaker open: the app keeps failing", "failures", p.failures, "err", p.stats.LastErr)
+		p.log.Error("breaker open: the app keeps failing", "event", EventBreakerOpen, "failures", p.failures, "err", p.stats.LastErr)
 		p.failQueue(p.breakerReason(now))
 	}
 }
@@ -54,7 +54,7 @@ func (p *pool) proven(w *worker) {
 		return
 	}
 	if p.breakerOpen() {
-		p.log.Info("breaker closed: the app works again", "pid", w.pid, "worker", w.seq)
+		p.log.Info("breaker closed: the app works again", "event", EventBreakerClosed, "pid", w.pid, "worker", w.seq)
 	}
 	p.failures = 0
 	p.nextSpawn = time.Time{}

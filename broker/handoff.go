@@ -135,7 +135,7 @@ func (p *pool) report(w *worker, r activation.Report) {
 		w.lastPing = time.Now()
 	}
 	if r.Stopping && w.state != wDraining {
-		p.log.Info("worker is stopping on its own", "pid", w.pid, "worker", w.seq)
+		p.log.Info("worker is stopping on its own", "event", EventWorkerStopping, "pid", w.pid, "worker", w.seq)
 		w.state, w.expected = wDraining, true
 		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
 	}
@@ -161,7 +161,7 @@ func (p *pool) malformed(w *worker, err error) {
 		return
 	}
 	p.setErr(fmt.Sprintf("worker %d broke the protocol: %v", w.pid, err))
-	p.log.Error("worker broke the protocol; stopping it", "pid", w.pid, "worker", w.seq, "err", err)
+	p.log.Error("worker broke the protocol; stopping it", "event", EventProtocolError, "pid", w.pid, "worker", w.seq, "err", err)
 	if w.state == wStarting {
 		p.backoff(time.Now())
 	}
@@ -251,7 +251,7 @@ func (p *pool) acceptError(name string, err error) {
 	if errors.Is(err, unix.ECONNABORTED) {
 		return
 	}
-	p.log.Error("accept failed", "listener", name, "err", err)
+	p.log.Error("accept failed", "event", EventAcceptFailed, "listener", name, "err", err)
 	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
 		t := time.NewTimer(100 * time.Millisecond)
 		defer t.Stop()

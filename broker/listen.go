@@ -84,7 +84,7 @@ func (p *pool) watchFirst() {
 				if !p.warm && !p.stopping {
 					p.warm = true
 					p.lastConn = time.Now()
-					p.log.Info("first connection: starting the pool")
+					p.log.Info("first connection: starting the pool", "event", EventFirstConnection)
 				}
 			})
 		}
@@ -187,7 +187,7 @@ func (p *pool) notified(pid int, msg string) {
 		}
 	}
 	if w == nil {
-		p.log.Info("ignoring sd_notify from a process that is not a worker of this site", "pid", pid)
+		p.log.Info("ignoring sd_notify from a process that is not a worker of this site", "event", EventNotice, "pid", pid)
 		return
 	}
 	w.notified = true

@@ -24,7 +24,7 @@ import (
 // exec shim, and apps of several kinds chosen by ZSM_TEST_WORKER.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == proc.ShimCommand {
-		fmt.Fprintln(os.Stderr, proc.ShimMain(os.Args[2:]))
+		fmt.Fprintln(os.Stderr, proc.ShimMain(os.Args[2:], nil))
 		os.Exit(127)
 	}
 	if kind := os.Getenv("ZSM_TEST_WORKER"); kind != "" {

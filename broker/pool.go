@@ -162,7 +162,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 		p.closeListeners()
 		return err
 	}
-	p.log.Info("broker ready", "mode", p.site.Mode, "sockets", len(p.b.cfg.Sockets), "lazy", !p.site.Eager)
+	p.log.Info("broker ready", "event", EventReady, "mode", p.site.Mode, "sockets", len(p.b.cfg.Sockets), "lazy", !p.site.Eager)
 	p.takePending()
 	p.sdNotify("READY=1\nSTATUS=" + p.snapshot().StatusLine())
 
@@ -267,7 +267,7 @@ func (p *pool) enqueue(c *pending) {
 	p.lastConn = c.at
 	if !p.warm {
 		p.warm = true
-		p.log.Info("first connection: starting the pool", "listener", c.listener)
+		p.log.Info("first connection: starting the pool", "event", EventFirstConnection, "listener", c.listener)
 	}
 	if p.breakerOpen() && !p.halfOpen() {
 		p.stats.Shed++
@@ -448,7 +448,7 @@ func (p *pool) spawn(now time.Time) bool {
 	w.proc, w.pid = pr, pr.Pid()
 	p.workers = append(p.workers, w)
 	p.stats.Spawned++
-	p.log.Info("worker started", "pid", w.pid, "worker", w.seq, "generation", w.gen, "command", p.site.Command[0])
+	p.log.Info("worker started", "event", EventWorkerStarted, "pid", w.pid, "worker", w.seq, "generation", w.gen, "command", p.site.Command[0])
 
 	readerDone := make(chan struct{})
 	if w.ch != nil {
@@ -478,7 +478,7 @@ func (p *pool) startFailed(now time.Time, w *worker, err error) {
 	p.failedGen = w.gen
 	p.backoff(now)
 	p.setErr(fmt.Sprintf("cannot start %s: %v", p.site.Command[0], err))
-	p.log.Error("worker failed to start", "command", strings.Join(p.site.Command, " "), "err", err)
+	p.log.Error("worker failed to start", "event", EventStartFailed, "command", strings.Join(p.site.Command, " "), "err", err)
 	// A worker that cannot even be started will not be ready in time:
 	// answer the waiting connections now, unless another worker may serve.
 	if p.live() == 0 && p.ready() == 0 {
@@ -497,7 +497,8 @@ func (p *pool) exited(w *worker, st *os.ProcessState) {
 		w.ch.Close()
 	}
 	how := proc.Describe(st)
-	attrs := []any{"pid", w.pid, "worker", w.seq, "status", how, "served", w.served}
+	attrs := []any{"pid", w.pid, "worker", w.seq, "generation", w.gen, "status", how, "served", w.served}
+	event := func(e string) []any { return append([]any{"event", e}, attrs...) }
 	if w.held > 0 {
 		p.stats.Failed += uint64(w.held)
 		attrs = append(attrs, "lost", w.held)
@@ -508,18 +509,18 @@ func (p *pool) exited(w *worker, st *os.ProcessState) {
 		p.stats.Restarts++
 		p.backoff(time.Now())
 		p.setErr(fmt.Sprintf("%s %s before it was ready", p.site.Command[0], how))
-		p.log.Error("worker exited before it was ready", attrs...)
+		p.log.Error("worker exited before it was ready", event(EventStartFailed)...)
 		if p.live() == 0 && p.ready() == 0 {
 			// Nothing else is coming: do not keep clients waiting for the
 			// start timeout when the app dies at once.
 			p.failQueue(p.stats.LastErr)
 		}
 	case w.expected || p.stopping:
-		p.log.Info("worker exited", attrs...)
+		p.log.Info("worker exited", event(EventWorkerExited)...)
 	default:
 		p.stats.Restarts++
 		p.setErr(fmt.Sprintf("%s %s", p.site.Command[0], how))
-		p.log.Warn("worker exited unexpectedly", attrs...)
+		p.log.Warn("worker exited unexpectedly", event(EventWorkerCrashed)...)
 		p.backoff(time.Now())
 	}
 }
@@ -545,7 +546,7 @@ func (p *pool) becameReady(w *worker, slots int) {
 	w.lastPing = w.readyAt
 	p.slots = w.slots
 	p.nextSpawn = time.Time{}
-	p.log.Info("worker ready", "pid", w.pid, "worker", w.seq, "slots", w.slots,
+	p.log.Info("worker ready", "event", EventWorkerReady, "pid", w.pid, "worker", w.seq, "slots", w.slots,
 		"after", time.Since(w.started).Round(time.Millisecond))
 	p.dispatch()
 }
@@ -557,7 +558,7 @@ func (p *pool) stopWorker(w *worker, reason string) {
 	if w.state == wDraining {
 		return
 	}
-	p.log.Info("stopping worker", "pid", w.pid, "worker", w.seq, "reason", reason)
+	p.log.Info("stopping worker", "event", EventWorkerStopping, "pid", w.pid, "worker", w.seq, "reason", reason)
 	w.state = wDraining
 	w.expected = true
 	w.killAt = time.Now().Add(p.site.Timeouts.Stop)
@@ -606,7 +607,7 @@ func (p *pool) expire(now time.Time) {
 		if w.state == wStarting && now.Sub(w.started) > limit && !silent {
 			p.failedGen = w.gen
 			p.setErr(fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit))
-			p.log.Error("worker not ready in time; killing it", "pid", w.pid, "worker", w.seq, "timeout", limit)
+			p.log.Error("worker not ready in time; killing it", "event", EventStartFailed, "pid", w.pid, "worker", w.seq, "timeout", limit)
 			w.state, w.expected = wDraining, true
 			w.killAt = now
 			p.backoff(now)
@@ -636,11 +637,11 @@ func (p *pool) idleStop(now time.Time) {
 		return
 	}
 	if p.site.Pool.ExitWhenIdle && p.b.cfg.CanExit {
-		p.log.Info("idle: stopping every worker and exiting; systemd starts the broker again on the next connection", "idle_stop", d)
+		p.log.Info("idle: stopping every worker and exiting; systemd starts the broker again on the next connection", "event", EventIdle, "idle_stop", d)
 		p.beginStop("idle_stop")
 		return
 	}
-	p.log.Info("idle: stopping every worker", "idle_stop", d)
+	p.log.Info("idle: stopping every worker", "event", EventIdle, "idle_stop", d)
 	for _, w := range p.workers {
 		p.stopWorker(w, "idle_stop")
 	}
@@ -668,7 +669,7 @@ func (p *pool) tick(now time.Time) {
 			w.proc.Signal(syscall.SIGTERM)
 		}
 		if w.state == wDraining && !w.killAt.IsZero() && now.After(w.killAt) {
-			p.log.Warn("worker still running after the stop timeout; killing it", "pid", w.pid, "worker", w.seq)
+			p.log.Warn("worker still running after the stop timeout; killing it", "event", EventWorkerKilled, "pid", w.pid, "worker", w.seq)
 			w.proc.Signal(syscall.SIGKILL)
 			w.killAt = time.Time{}
 			if p.stopping {
@@ -690,7 +691,7 @@ func (p *pool) beginStop(reason string) {
 	p.stopAt = time.Now()
 	p.stopReason = reason
 	p.sdNotify("STOPPING=1")
-	p.log.Info("stopping", "reason", reason, "workers", len(p.workers), "queued", len(p.queue))
+	p.log.Info("stopping", "event", EventStopping, "reason", reason, "workers", len(p.workers), "queued", len(p.queue))
 	p.closeListeners()
 	if p.reloading != nil {
 		p.answer(p.reloading.waiters, ErrStopped)
@@ -845,7 +846,7 @@ func (p *pool) storeQueue() {
 		p.fail(c, "the site is stopping")
 	}
 	if stored > 0 {
-		p.log.Info("stored accepted connections for the next broker", "connections", stored)
+		p.log.Info("stored accepted connections for the next broker", "event", EventStored, "connections", stored)
 	}
 	p.queue = nil
 }
@@ -871,7 +872,7 @@ func (p *pool) store(c *pending) bool {
 	}
 	defer f.Close()
 	if err := st.StoreFD(StoredConn, f); err != nil {
-		p.log.Warn("cannot store a connection for the next broker", "err", err)
+		p.log.Warn("cannot store a connection for the next broker", "event", EventNotice, "err", err)
 		if c.conn != nil {
 			c.conn, _ = net.FileConn(f)
 			c.fd = -1
@@ -914,7 +915,7 @@ func (p *pool) takePending() {
 		p.enqueue(c)
 	}
 	if n := len(p.b.cfg.Pending); n > 0 {
-		p.log.Info("took over connections the previous broker stored", "connections", n)
+		p.log.Info("took over connections the previous broker stored", "event", EventStored, "connections", n)
 	}
 }
 
@@ -930,7 +931,7 @@ func (p *pool) failQueue(reason string) {
 // fail answers a connection the site cannot serve: 503 with the reason for
 // http sites, a close otherwise.
 func (p *pool) fail(c *pending, reason string) {
-	p.log.Warn("connection refused", "listener", c.listener, "peer", c.peer, "reason", reason)
+	p.log.Warn("connection refused", "event", EventRefused, "listener", c.listener, "peer", c.peer, "reason", reason)
 	conn := c.conn
 	if conn == nil {
 		f := os.NewFile(uintptr(c.fd), "conn")

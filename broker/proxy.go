@@ -57,7 +57,7 @@ func (p *pool) forward(w *worker, c *pending) {
 		p.post(func() {
 			w.held--
 			if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
-				p.log.Warn("backend refuses connections; replacing it", "pid", w.pid, "backend", w.backend, "err", err)
+				p.log.Warn("backend refuses connections; replacing it", "event", EventWorkerCrashed, "pid", w.pid, "backend", w.backend, "err", err)
 				p.setErr("backend " + w.backend + " refuses connections")
 				p.stopWorker(w, "backend refuses connections")
 				w.expected = false

@@ -76,7 +76,7 @@ func (p *pool) recycle(now time.Time) {
 		}
 		busy++
 		w.retiring = reason
-		p.log.Info("recycling worker", "pid", w.pid, "worker", w.seq, "reason", reason)
+		p.log.Info("recycling worker", "event", EventRecycling, "pid", w.pid, "worker", w.seq, "reason", reason)
 		if p.site.Mode == config.Proxy {
 			// Its port is its own: stop routing to it, and start the
 			// replacement on that port once it has gone.

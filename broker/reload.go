@@ -63,20 +63,20 @@ func (p *pool) beginReload(waiters []chan error) {
 			err = compatible(p.site, s)
 		}
 		if err != nil {
-			p.log.Error("reload failed: keeping the running configuration", "err", err)
+			p.log.Error("reload failed: keeping the running configuration", "event", EventReloadFailed, "err", err)
 			p.answer(waiters, fmt.Errorf("reload: %w", err))
 			return
 		}
 		site = s
 	}
 	p.sdNotify("RELOADING=1")
-	p.log.Info("reloading", "generation", p.gen+1, "workers", p.live())
+	p.log.Info("reloading", "event", EventReloading, "generation", p.gen+1, "workers", p.live())
 	old := p.site
 	p.site = site
 	p.gen++
 	if p.live() == 0 {
 		// Cold: nothing runs, the new configuration is all there is to take.
-		p.log.Info("reloaded", "generation", p.gen)
+		p.log.Info("reloaded", "event", EventReloaded, "generation", p.gen)
 		p.answer(waiters, nil)
 		p.sdNotify("READY=1")
 		return
@@ -183,7 +183,7 @@ func (p *pool) abortReload(reason string) {
 		}
 	}
 	p.site = r.old
-	p.log.Error("reload failed: the new workers did not start; keeping the running ones", "err", reason)
+	p.log.Error("reload failed: the new workers did not start; keeping the running ones", "event", EventReloadFailed, "err", reason)
 	p.finishReload(fmt.Errorf("reload: the new workers did not start: %s", reason))
 }
 
@@ -191,7 +191,7 @@ func (p *pool) finishReload(err error) {
 	r := p.reloading
 	p.reloading = nil
 	if err == nil {
-		p.log.Info("reloaded", "generation", r.gen, "took", time.Since(r.started).Round(time.Millisecond))
+		p.log.Info("reloaded", "event", EventReloaded, "generation", r.gen, "took", time.Since(r.started).Round(time.Millisecond))
 	}
 	p.answer(r.waiters, err)
 	p.sdNotify("READY=1")

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"os"
 
+	sdjournal "github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/zsm-dev/zsm/internal/journal"
 	"github.com/zsm-dev/zsm/internal/proc"
 )
 
@@ -40,7 +43,9 @@ func run(args []string) int {
 	case "reload":
 		err = reload(args[1:])
 	case proc.ShimCommand:
-		err = proc.ShimMain(args[1:])
+		err = proc.ShimMain(args[1:], func(id string, stderr bool) (*os.File, error) {
+			return journal.Stream(id, sdjournal.PriInfo)
+		})
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0

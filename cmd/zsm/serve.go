@@ -19,6 +19,7 @@ import (
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 	"github.com/zsm-dev/zsm/internal/control"
+	"github.com/zsm-dev/zsm/internal/journal"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sdnotify"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -35,7 +36,15 @@ func serve(args []string) error {
 		fmt.Fprintln(os.Stderr, "usage: zsm serve --site NAME [--config FILE]")
 		return errUsage
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// Under systemd, structured journal entries; by hand, readable lines.
+	var log *slog.Logger
+	workerJournal := ""
+	if journal.StderrIsJournal() {
+		log = slog.New(journal.NewHandler(nil))
+		workerJournal = *site
+	} else {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 
 	f, err := hclconfig.Load(*cfgPath)
 	if err != nil {
@@ -110,7 +119,7 @@ func serve(args []string) error {
 	b := broker.New(broker.Config{
 		Site:     s,
 		Sockets:  socks,
-		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self}},
+		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: workerJournal}},
 		Notify:   notifier(notify),
 		Log:      log,
 		Stdout:   os.Stdout,

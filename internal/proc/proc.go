@@ -36,7 +36,18 @@ type Spawner struct {
 	// Shim is the zsm binary, re-executed as the exec shim. Empty means
 	// this process's own executable.
 	Shim string
+	// Journal, when set, gives every worker journal streams of its own for
+	// stdout and stderr, with this SYSLOG_IDENTIFIER: the shim connects
+	// them in the worker's process, so that journald records the worker's
+	// own pid. Stdout and Stderr of the Spec are then not used.
+	Journal string
 }
+
+// Variables the spawner sets for the shim; the shim removes them.
+const (
+	shimListenPID = "ZSM_SHIM_LISTEN_PID"
+	shimJournal   = "ZSM_SHIM_JOURNAL"
+)
 
 // Process is a started worker. Exactly one goroutine calls Wait.
 type Process struct {
@@ -53,7 +64,18 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.SetListenPID {
+	env := s.Env
+	if s.SetListenPID || sp.Journal != "" {
+		if env == nil {
+			env = os.Environ()
+		}
+		env = append([]string(nil), env...)
+		if s.SetListenPID {
+			env = append(env, shimListenPID+"=1")
+		}
+		if sp.Journal != "" {
+			env = append(env, shimJournal+"="+sp.Journal)
+		}
 		shim := sp.Shim
 		if shim == "" {
 			if shim, err = os.Executable(); err != nil {
@@ -67,7 +89,7 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 		Path:       path,
 		Args:       argv,
 		Dir:        s.Dir,
-		Env:        s.Env,
+		Env:        env,
 		ExtraFiles: s.Files,
 		Stdout:     s.Stdout,
 		Stderr:     s.Stderr,
@@ -174,14 +196,37 @@ func signalName(s syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(s))
 }
 
+// Streamer connects a journal stream for the shim (journal.Stream).
+type Streamer func(identifier string, stderr bool) (*os.File, error)
+
 // ShimMain is the exec shim: args are the resolved program and its argv.
-// It sets LISTEN_PID to this process's pid and replaces itself with the
-// program, which keeps the pid. It returns only on error.
-func ShimMain(args []string) error {
+// As the spawner asked, it sets LISTEN_PID (and WATCHDOG_PID) to this
+// process's pid and connects stdout and stderr to journal streams of their
+// own, then replaces itself with the program, which keeps the pid and so
+// the streams' attribution. It returns only on error.
+func ShimMain(args []string, stream Streamer) error {
 	if len(args) < 2 {
 		return errors.New("proc: exec shim: usage: " + ShimCommand + " PROGRAM ARGV0 [ARGS...]")
 	}
-	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
-	os.Unsetenv("LISTEN_PIDFDID")
+	pid := strconv.Itoa(os.Getpid())
+	if os.Getenv(shimListenPID) == "1" {
+		os.Setenv("LISTEN_PID", pid)
+		os.Unsetenv("LISTEN_PIDFDID")
+	}
+	if _, ok := os.LookupEnv("WATCHDOG_USEC"); ok {
+		os.Setenv("WATCHDOG_PID", pid)
+	}
+	if id := os.Getenv(shimJournal); id != "" && stream != nil {
+		for i, target := range []int{1, 2} {
+			f, err := stream(id, i == 1)
+			if err != nil {
+				continue // keep the inherited output
+			}
+			unix.Dup3(int(f.Fd()), target, 0)
+			f.Close()
+		}
+	}
+	os.Unsetenv(shimListenPID)
+	os.Unsetenv(shimJournal)
 	return fmt.Errorf("proc: exec %s: %w", args[0], unix.Exec(args[0], args[1:], os.Environ()))
 }
