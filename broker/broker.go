@@ -134,8 +134,9 @@ type Broker struct {
 	cfg Config
 	log *slog.Logger
 
-	reloads chan chan error // Reload's requests to the running pool
-	stopped chan struct{}   // closed when Run returns
+	reloads chan chan error  // Reload's requests to the running pool
+	calls   chan func(*pool) // status and control calls to the running pool
+	stopped chan struct{}    // closed when Run returns
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -156,6 +157,7 @@ func New(cfg Config) *Broker {
 		cfg:     cfg,
 		log:     cfg.Log.With("site", cfg.Site.Name),
 		reloads: make(chan chan error),
+		calls:   make(chan func(*pool)),
 		stopped: make(chan struct{}),
 		stats:   Stats{State: "cold"},
 	}

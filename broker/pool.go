@@ -178,6 +178,8 @@ func (p *pool) run(ctx context.Context) (err error) {
 			f()
 		case c := <-p.conns:
 			p.enqueue(c)
+		case f := <-p.b.calls:
+			f(p)
 		case res := <-p.b.reloads:
 			if p.stopping {
 				res <- ErrStopped
@@ -307,6 +309,7 @@ func (p *pool) maintain(now time.Time) {
 		return
 	}
 	p.checkStable(now)
+	p.trim()
 	p.readMemory(now)
 	p.recycle(now)
 	p.shrink(now)
