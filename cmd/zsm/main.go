@@ -26,6 +26,9 @@ commands:
   reload --site NAME [--wait]         reload a running site's configuration and
                                       workers without refusing a connection;
                                       --wait waits for the outcome
+  status [--json] [SITE]              every site running on this host (D-Bus),
+                                      or one in detail
+  drain SITE                          stop a site's workers gracefully
 `
 
 // errUsage marks a command-line mistake: exit status 2.
@@ -42,6 +45,10 @@ func run(args []string) int {
 		err = serve(args[1:])
 	case "reload":
 		err = reload(args[1:])
+	case "status":
+		err = status(args[1:], os.Stdout)
+	case "drain":
+		err = drain(args[1:])
 	case proc.ShimCommand:
 		err = proc.ShimMain(args[1:], func(id string, stderr bool) (*os.File, error) {
 			return journal.Stream(id, sdjournal.PriInfo)

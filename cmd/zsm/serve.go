@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/zsm-dev/zsm/broker"
+	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 	"github.com/zsm-dev/zsm/internal/control"
@@ -37,14 +38,17 @@ func serve(args []string) error {
 		return errUsage
 	}
 	// Under systemd, structured journal entries; by hand, readable lines.
-	var log *slog.Logger
+	// Both feed the D-Bus signals too, once the site is on the bus.
+	var base slog.Handler
 	workerJournal := ""
 	if journal.StderrIsJournal() {
-		log = slog.New(journal.NewHandler(nil))
+		base = journal.NewHandler(nil)
 		workerJournal = *site
 	} else {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		base = slog.NewTextHandler(os.Stderr, nil)
 	}
+	tee := busapi.Tee(base)
+	log := slog.New(tee)
 
 	f, err := hclconfig.Load(*cfgPath)
 	if err != nil {
@@ -150,6 +154,21 @@ func serve(args []string) error {
 			return fmt.Errorf("unknown command %q", cmd)
 		})
 	})
+	if conn, err := busapi.Connect(); err != nil {
+		log.Info("not on D-Bus", "event", broker.EventNotice, "err", err)
+	} else {
+		defer conn.Close()
+		// Exporting reads the status, which the running broker answers.
+		wg.Go(func() {
+			srv, err := busapi.Export(conn, s.Name, brokerSite{b, s})
+			if err != nil {
+				log.Warn("cannot put the site on D-Bus", "event", broker.EventNotice, "err", err)
+				return
+			}
+			tee.SetServer(srv)
+			srv.Run(ctx)
+		})
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -171,6 +190,38 @@ func serve(args []string) error {
 	}
 	return err
 }
+
+// brokerSite shows a broker on D-Bus.
+type brokerSite struct {
+	b    *broker.Broker
+	site *config.Site
+}
+
+func (s brokerSite) Status(ctx context.Context) (busapi.Status, error) {
+	st := s.b.Stats()
+	out := busapi.Status{
+		Site: s.site.Name, Mode: string(s.site.Mode), State: st.State, Generation: uint32(st.Generation),
+		Accepted: st.Accepted, Served: st.Served, Active: uint32(st.Active), Queued: uint32(st.Queued),
+		Shed: st.Shed, Failed: st.Failed, Restarts: st.Restarts, Breaker: st.Breaker, LastError: st.LastErr,
+	}
+	ws, err := s.b.Workers(ctx)
+	if err != nil && !errors.Is(err, broker.ErrStopped) {
+		return out, err
+	}
+	for _, w := range ws {
+		out.Workers = append(out.Workers, busapi.Worker{
+			Pid: uint32(w.Pid), State: w.State, Served: w.Served,
+			Started: uint64(w.Started.UnixMicro()), RSS: uint64(w.RSS),
+		})
+	}
+	return out, nil
+}
+
+func (s brokerSite) Reload(ctx context.Context) error { return s.b.Reload(ctx) }
+func (s brokerSite) SetPool(ctx context.Context, minIdle, max int) error {
+	return s.b.SetPool(ctx, minIdle, max)
+}
+func (s brokerSite) Drain(ctx context.Context) error { return s.b.Drain(ctx) }
 
 // reloadLogged reloads and logs a failure (the broker logs success).
 func reloadLogged(ctx context.Context, b *broker.Broker, log *slog.Logger) {

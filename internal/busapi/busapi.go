@@ -1,0 +1,376 @@
+// Package busapi puts each running site on the user's D-Bus session bus,
+// and reads them back for `zsm status`. docs/dbus.md describes the
+// interface, version 1:
+//
+//	bus name   dev.zsm.Site.NAME       (NAME escaped as go-systemd's PathBusEscape)
+//	object     /dev/zsm/Site/NAME
+//	interface  dev.zsm.Site1
+//
+// with read-only properties (emitting PropertiesChanged, at most every
+// Interval), the signals WorkerStarted, WorkerExited and Error, and the
+// methods Reload, SetPool and Drain, which only the user who runs the
+// broker may call.
+package busapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+	"github.com/godbus/dbus/v5/prop"
+)
+
+// Names of the interface, version 1.
+const (
+	Interface  = "dev.zsm.Site1"
+	NamePrefix = "dev.zsm.Site."
+	PathPrefix = "/dev/zsm/Site/"
+)
+
+// Interval bounds how often properties are refreshed and PropertiesChanged
+// sent.
+const Interval = 500 * time.Millisecond
+
+// Worker is one worker, as the Workers property carries it: (usttt).
+type Worker struct {
+	Pid     uint32
+	State   string // starting, ready, draining
+	Served  uint64
+	Started uint64 // Unix time in microseconds
+	RSS     uint64 // bytes
+}
+
+// Status is a site's state, as its properties carry it.
+type Status struct {
+	Site       string
+	Mode       string
+	State      string // cold, starting, running, failing, stopping
+	Generation uint32
+	Workers    []Worker
+	Accepted   uint64
+	Served     uint64
+	Active     uint32
+	Queued     uint32
+	Shed       uint64
+	Failed     uint64
+	Restarts   uint64
+	Breaker    string // closed, open, half-open
+	LastError  string
+}
+
+// Site is what the bus object exposes.
+type Site interface {
+	Status(ctx context.Context) (Status, error)
+	Reload(ctx context.Context) error
+	SetPool(ctx context.Context, minIdle, max int) error
+	Drain(ctx context.Context) error
+}
+
+// Names returns the bus name and object path of site.
+func Names(site string) (string, dbus.ObjectPath) {
+	e := sddbus.PathBusEscape(site)
+	return NamePrefix + e, dbus.ObjectPath(PathPrefix + e)
+}
+
+// Connect opens the user's session bus: $DBUS_SESSION_BUS_ADDRESS, else
+// $XDG_RUNTIME_DIR/bus. It never starts a bus (no dbus-launch).
+func Connect() (*dbus.Conn, error) {
+	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
+	if addr == "" {
+		rt := os.Getenv("XDG_RUNTIME_DIR")
+		if rt == "" {
+			return nil, errors.New("busapi: no session bus (neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR)")
+		}
+		p := filepath.Join(rt, "bus")
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("busapi: no session bus: %w", err)
+		}
+		addr = "unix:path=" + p
+	}
+	return dbus.Connect(addr)
+}
+
+// Server is one site's object on the bus.
+type Server struct {
+	conn  *dbus.Conn
+	site  Site
+	name  string
+	path  dbus.ObjectPath
+	props *prop.Properties
+
+	mu   sync.Mutex // guards last
+	last map[string]any
+}
+
+// Export puts site on conn under its name and path. The caller closes conn
+// (which releases the name) after Run returns.
+func Export(conn *dbus.Conn, name string, site Site) (*Server, error) {
+	busName, path := Names(name)
+	s := &Server{conn: conn, site: site, name: name, path: path, last: map[string]any{}}
+	st, err := site.Status(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	props, err := prop.Export(conn, path, prop.Map{Interface: s.propMap(st)})
+	if err != nil {
+		return nil, err
+	}
+	s.props = props
+	if err := conn.ExportMethodTable(map[string]any{
+		"Reload":  s.reload,
+		"SetPool": s.setPool,
+		"Drain":   s.drain,
+	}, path, Interface); err != nil {
+		return nil, err
+	}
+	node := &introspect.Node{
+		Name: string(path),
+		Interfaces: []introspect.Interface{
+			introspect.IntrospectData,
+			prop.IntrospectData,
+			{
+				Name: Interface,
+				Methods: []introspect.Method{
+					{Name: "Reload"},
+					{Name: "SetPool", Args: []introspect.Arg{{Name: "min_idle", Type: "u", Direction: "in"}, {Name: "max", Type: "u", Direction: "in"}}},
+					{Name: "Drain"},
+				},
+				Signals: []introspect.Signal{
+					{Name: "WorkerStarted", Args: []introspect.Arg{{Name: "pid", Type: "u"}}},
+					{Name: "WorkerExited", Args: []introspect.Arg{{Name: "pid", Type: "u"}, {Name: "status", Type: "s"}}},
+					{Name: "Error", Args: []introspect.Arg{{Name: "message", Type: "s"}}},
+				},
+				Properties: props.Introspection(Interface),
+			},
+		},
+	}
+	if err := conn.Export(introspect.NewIntrospectable(node), path, "org.freedesktop.DBus.Introspectable"); err != nil {
+		return nil, err
+	}
+	reply, err := conn.RequestName(busName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		return nil, err
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner {
+		return nil, fmt.Errorf("busapi: %s is taken: is another broker running the site?", busName)
+	}
+	return s, nil
+}
+
+// propMap turns a Status into the property map.
+func (s *Server) propMap(st Status) map[string]*prop.Prop {
+	m := map[string]*prop.Prop{}
+	for name, v := range values(st) {
+		s.last[name] = v
+		m[name] = &prop.Prop{Value: v, Writable: false, Emit: prop.EmitTrue}
+	}
+	return m
+}
+
+// values lists the properties of st by name.
+func values(st Status) map[string]any {
+	workers := st.Workers
+	if workers == nil {
+		workers = []Worker{}
+	}
+	return map[string]any{
+		"Site": st.Site, "Mode": st.Mode, "State": st.State, "Generation": st.Generation,
+		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
+		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
+		"Breaker": st.Breaker, "LastError": st.LastError,
+	}
+}
+
+// Run refreshes the properties every Interval until ctx is done; a
+// property that changed is set, which emits PropertiesChanged.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := s.site.Status(ctx)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		for name, v := range values(st) {
+			if !reflect.DeepEqual(s.last[name], v) {
+				s.last[name] = v
+				s.props.SetMust(Interface, name, v)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// authorize lets only the broker's own user call methods.
+func (s *Server) authorize(sender dbus.Sender) *dbus.Error {
+	var uid uint32
+	err := s.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, string(sender)).Store(&uid)
+	if err != nil {
+		return dbus.MakeFailedError(err)
+	}
+	if int(uid) != os.Getuid() {
+		return dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{fmt.Sprintf("only uid %d may control this site", os.Getuid())})
+	}
+	return nil
+}
+
+func (s *Server) reload(sender dbus.Sender) *dbus.Error {
+	if err := s.authorize(sender); err != nil {
+		return err
+	}
+	if err := s.site.Reload(context.Background()); err != nil {
+		return dbus.MakeFailedError(err)
+	}
+	return nil
+}
+
+func (s *Server) setPool(sender dbus.Sender, minIdle, max uint32) *dbus.Error {
+	if err := s.authorize(sender); err != nil {
+		return err
+	}
+	if err := s.site.SetPool(context.Background(), int(minIdle), int(max)); err != nil {
+		return dbus.MakeFailedError(err)
+	}
+	return nil
+}
+
+func (s *Server) drain(sender dbus.Sender) *dbus.Error {
+	if err := s.authorize(sender); err != nil {
+		return err
+	}
+	if err := s.site.Drain(context.Background()); err != nil {
+		return dbus.MakeFailedError(err)
+	}
+	return nil
+}
+
+func (s *Server) emit(signal string, args ...any) {
+	s.conn.Emit(s.path, Interface+"."+signal, args...)
+}
+
+// Handler is an slog.Handler that passes records on to next and, once
+// SetServer was called, turns the broker's events into signals:
+// worker-started → WorkerStarted, worker-exited and worker-crashed →
+// WorkerExited, and errors → Error.
+type Handler struct {
+	next   slog.Handler
+	server *atomic.Pointer[Server] // shared by the handlers WithAttrs makes
+}
+
+// Tee returns a Handler sending to next, and to a Server's signals once
+// SetServer is called.
+func Tee(next slog.Handler) *Handler {
+	return &Handler{next: next, server: new(atomic.Pointer[Server])}
+}
+
+// SetServer starts the signals.
+func (h *Handler) SetServer(s *Server) { h.server.Store(s) }
+
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &Handler{next: h.next.WithAttrs(as), server: h.server}
+}
+
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &Handler{next: h.next.WithGroup(name), server: h.server}
+}
+
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	srv := h.server.Load()
+	if srv == nil {
+		return h.next.Handle(ctx, r)
+	}
+	var event, status string
+	var pid uint64
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "event":
+			event = a.Value.String()
+		case "pid":
+			pid, _ = strconv.ParseUint(a.Value.String(), 10, 32)
+		case "status":
+			status = a.Value.String()
+		}
+		return true
+	})
+	switch event {
+	case "worker-started":
+		srv.emit("WorkerStarted", uint32(pid))
+	case "worker-exited", "worker-crashed":
+		srv.emit("WorkerExited", uint32(pid), status)
+	}
+	if r.Level >= slog.LevelError {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "err" {
+				msg += ": " + a.Value.String()
+			}
+			return true
+		})
+		srv.emit("Error", msg)
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// List returns the status of every site on the bus, by name.
+func List(conn *dbus.Conn) ([]Status, error) {
+	var names []string
+	if err := conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names); err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, n := range names {
+		if !strings.HasPrefix(n, NamePrefix) {
+			continue
+		}
+		path := dbus.ObjectPath(PathPrefix + strings.TrimPrefix(n, NamePrefix))
+		st, err := Get(conn, n, path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Get reads one site's properties.
+func Get(conn *dbus.Conn, name string, path dbus.ObjectPath) (Status, error) {
+	var all map[string]dbus.Variant
+	if err := conn.Object(name, path).Call("org.freedesktop.DBus.Properties.GetAll", 0, Interface).Store(&all); err != nil {
+		return Status{}, err
+	}
+	var st Status
+	v := reflect.ValueOf(&st).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if pv, ok := all[f.Name]; ok {
+			dbus.Store([]any{pv.Value()}, v.Field(i).Addr().Interface())
+		}
+	}
+	return st, nil
+}
+
+// Call invokes a method of site's object.
+func Call(conn *dbus.Conn, site, method string, args ...any) error {
+	name, path := Names(site)
+	return conn.Object(name, path).Call(Interface+"."+method, 0, args...).Err
+}
