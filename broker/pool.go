@@ -480,12 +480,24 @@ func (p *pool) spawn(now time.Time) bool {
 func (p *pool) startFailed(now time.Time, w *worker, err error) {
 	p.failedGen = w.gen
 	p.backoff(now)
-	p.setErr(fmt.Sprintf("cannot start %s: %v", p.site.Command[0], err))
+	p.setErr(fmt.Sprintf("cannot start %s (in %s): %v", p.site.Command[0], p.site.Directory, rootCause(err)))
 	p.log.Error("worker failed to start", "event", EventStartFailed, "command", strings.Join(p.site.Command, " "), "err", err)
 	// A worker that cannot even be started will not be ready in time:
 	// answer the waiting connections now, unless another worker may serve.
 	if p.live() == 0 && p.ready() == 0 {
 		p.failQueue(p.stats.LastErr)
+	}
+}
+
+// rootCause is the innermost error: what the user can act on ("no such
+// file or directory"), without the layers that only repeat the command.
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
 	}
 }
 
