@@ -1,0 +1,76 @@
+// Package statuspage serves the web status surface of zsm: a page in the
+// spirit of Apache's mod_status, the same data as JSON, and Prometheus
+// metrics, for one site (a site's own page) or for every site on the host
+// (`zsm status --serve ADDR`). Its input is what each site exposes on the
+// bus: a []busapi.Status, read afresh on every request.
+//
+// Handler serves, for GET and HEAD only (anything else gets 405):
+//
+//	/               HTML, refreshing itself every 5 seconds (a meta refresh, no script)
+//	/?json          JSON
+//	/status.json    JSON, the same
+//	/metrics        Prometheus text format 0.0.4
+//
+// Other paths get 404. When the source fails, every path answers 503 with
+// the error's message as plain text. Sites are listed sorted by name, each
+// site's workers in the order the source gave them. Responses carry
+// Cache-Control: no-store. Links on the page are relative, so the handler
+// may be mounted under a directory, e.g. mux.Handle("/status/",
+// http.StripPrefix("/status", h)).
+//
+// # JSON
+//
+// The body is an array with one object per site, whose field names are the
+// D-Bus property names of interface dev.zsm.Site1 (docs/dbus.md) and the
+// same as `zsm status --json` prints; they change only with the interface
+// version:
+//
+//	Site        string   the site's name
+//	Mode        string   handoff, listen or proxy
+//	State       string   cold, starting, running, failing, stopping
+//	Generation  number   bumped by every reload
+//	Workers     array    one object per worker, never null:
+//	  Pid       number   process id
+//	  State     string   starting, ready, draining
+//	  Served    number   connections this worker finished
+//	  Started   number   start time, Unix microseconds
+//	  RSS       number   resident memory, bytes (0: unknown)
+//	Accepted    number   connections the broker accepted
+//	Served      number   connections workers finished
+//	Active      number   connections held by workers now
+//	Queued      number   connections waiting for a worker
+//	Shed        number   connections refused (queue full, no worker, breaker open)
+//	Failed      number   connections lost with a worker that died
+//	Restarts    number   workers that exited unexpectedly
+//	Breaker     string   closed, open, half-open
+//	LastError   string   the last error, in words; "" when none
+//
+// An empty host is [].
+//
+// # Metrics
+//
+// /metrics is written in the Prometheus text exposition format, version
+// 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format),
+// Content-Type "text/plain; version=0.0.4; charset=utf-8". Every series
+// carries a site label; label values are escaped as the format says
+// (backslash, double quote, newline).
+//
+//	zsm_connections_accepted_total     counter  Accepted
+//	zsm_connections_served_total       counter  Served
+//	zsm_connections_shed_total         counter  Shed
+//	zsm_connections_failed_total       counter  Failed
+//	zsm_worker_restarts_total          counter  Restarts
+//	zsm_connections_active             gauge    Active
+//	zsm_connections_queued             gauge    Queued
+//	zsm_workers{state}                 gauge    workers by state: starting, ready and
+//	                                            draining always (0 when none), then
+//	                                            any other state seen
+//	zsm_generation                     gauge    Generation
+//	zsm_up{state}                      gauge    1 when the site is running, else 0;
+//	                                            state is the site's State
+//	zsm_worker_resident_memory_bytes{pid}  gauge  RSS per worker whose RSS is known
+//
+// A cold site is healthy but not up: alert on zsm_up{state="failing"}, not
+// on zsm_up == 0. The counters restart from zero when a site's broker
+// restarts, which Prometheus' rate() handles.
+package statuspage

@@ -1,0 +1,67 @@
+package statuspage_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/statuspage"
+)
+
+func ExampleHandler() {
+	h := statuspage.Handler(func(ctx context.Context) ([]busapi.Status, error) {
+		return []busapi.Status{{
+			Site: "blog", Mode: "handoff", State: "running", Generation: 2, Breaker: "closed",
+			Workers:  []busapi.Worker{{Pid: 4242, State: "ready", Served: 10, RSS: 25 << 20}},
+			Accepted: 11, Served: 10, Active: 1,
+		}}, nil
+	})
+	srv := httptest.NewServer(h) // or http.ListenAndServe(addr, h)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	io.Copy(os.Stdout, resp.Body)
+	// Output:
+	// # HELP zsm_connections_accepted_total Connections the broker accepted.
+	// # TYPE zsm_connections_accepted_total counter
+	// zsm_connections_accepted_total{site="blog"} 11
+	// # HELP zsm_connections_served_total Connections workers finished.
+	// # TYPE zsm_connections_served_total counter
+	// zsm_connections_served_total{site="blog"} 10
+	// # HELP zsm_connections_shed_total Connections refused: queue full, no worker ready, or breaker open.
+	// # TYPE zsm_connections_shed_total counter
+	// zsm_connections_shed_total{site="blog"} 0
+	// # HELP zsm_connections_failed_total Connections lost because their worker died holding them.
+	// # TYPE zsm_connections_failed_total counter
+	// zsm_connections_failed_total{site="blog"} 0
+	// # HELP zsm_worker_restarts_total Workers that exited unexpectedly.
+	// # TYPE zsm_worker_restarts_total counter
+	// zsm_worker_restarts_total{site="blog"} 0
+	// # HELP zsm_connections_active Connections held by workers now.
+	// # TYPE zsm_connections_active gauge
+	// zsm_connections_active{site="blog"} 1
+	// # HELP zsm_connections_queued Connections waiting in the broker for a worker.
+	// # TYPE zsm_connections_queued gauge
+	// zsm_connections_queued{site="blog"} 0
+	// # HELP zsm_workers Workers by state (starting, ready, draining).
+	// # TYPE zsm_workers gauge
+	// zsm_workers{site="blog",state="starting"} 0
+	// zsm_workers{site="blog",state="ready"} 1
+	// zsm_workers{site="blog",state="draining"} 0
+	// # HELP zsm_generation The site's generation, bumped by every reload.
+	// # TYPE zsm_generation gauge
+	// zsm_generation{site="blog"} 2
+	// # HELP zsm_up 1 if the site is running, 0 otherwise (cold, starting, failing, stopping); state is the site's state.
+	// # TYPE zsm_up gauge
+	// zsm_up{site="blog",state="running"} 1
+	// # HELP zsm_worker_resident_memory_bytes Resident memory of each worker, in bytes.
+	// # TYPE zsm_worker_resident_memory_bytes gauge
+	// zsm_worker_resident_memory_bytes{site="blog",pid="4242"} 26214400
+}

@@ -1,0 +1,55 @@
+package statuspage
+
+import (
+	"context"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
+)
+
+// testNow is the clock of every test page.
+var testNow = time.Date(2026, time.March, 14, 15, 9, 26, 0, time.UTC)
+
+// startedAgo is a worker's Started d before testNow.
+func startedAgo(d time.Duration) uint64 { return uint64(testNow.Add(-d).UnixMicro()) }
+
+// coldSite has no worker: the next connection starts one.
+func coldSite() busapi.Status {
+	return busapi.Status{
+		Site: "wiki", Mode: "listen", State: "cold", Generation: 1,
+		Accepted: 12, Served: 12, Breaker: "closed",
+	}
+}
+
+// runningSite has two workers, one ready and one starting.
+func runningSite() busapi.Status {
+	return busapi.Status{
+		Site: "blog", Mode: "handoff", State: "running", Generation: 3,
+		Workers: []busapi.Worker{
+			{Pid: 41237, State: "ready", Served: 18291, Started: startedAgo(2*time.Hour + 13*time.Minute + 5*time.Second), RSS: 50_541_773},
+			{Pid: 41290, State: "starting", Served: 0, Started: startedAgo(3 * time.Second), RSS: 6_397_952},
+		},
+		Accepted: 18342, Served: 18330, Active: 3, Queued: 0, Shed: 7, Failed: 2, Restarts: 1,
+		Breaker: "closed",
+	}
+}
+
+// failingSite has its breaker open, and a last error that tries to inject
+// markup.
+func failingSite() busapi.Status {
+	return busapi.Status{
+		Site: "api", Mode: "proxy", State: "failing", Generation: 7,
+		Accepted: 120, Served: 76, Shed: 41, Failed: 3, Restarts: 5,
+		Breaker: "open",
+		LastError: `worker "/srv/api/bin/app --port 8080" exited with status 1 before it was ready, 5 times in 30s; breaker open for 60s: ` +
+			`stderr: panic: bad config value <script>alert("pwned")</script> & more`,
+	}
+}
+
+// host is every site on a test host, out of order.
+func host() []busapi.Status { return []busapi.Status{runningSite(), coldSite(), failingSite()} }
+
+// fixed returns a source that returns sites.
+func fixed(sites ...busapi.Status) func(context.Context) ([]busapi.Status, error) {
+	return func(context.Context) ([]busapi.Status, error) { return sites, nil }
+}

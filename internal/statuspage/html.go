@@ -1,0 +1,228 @@
+package statuspage
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
+)
+
+// refreshSeconds is how often the page reloads itself.
+const refreshSeconds = 5
+
+// page is what the template renders.
+type page struct {
+	Title   string
+	Now     time.Time
+	Refresh int
+	Sites   []siteView
+	Summary []stateCount // sites by state, when there are several
+}
+
+// stateCount is how many sites are in a state.
+type stateCount struct {
+	State string
+	Tone  string
+	N     int
+}
+
+// siteView is a site as the page shows it.
+type siteView struct {
+	busapi.Status
+	ID          string // the element id of its section
+	Tone        string // colour of the state: ok, info, warn, bad, muted
+	BreakerTone string
+	StateNote   string // what the state means, in words
+	Rows        []workerView
+	Ready       int
+}
+
+// workerView is a worker as the page shows it.
+type workerView struct {
+	busapi.Worker
+	Tone      string
+	Age       string
+	StartedAt string // the start time, for the tooltip
+	Memory    string
+}
+
+// stateTone colours a site's state.
+func stateTone(state string) string {
+	switch state {
+	case "running":
+		return "ok"
+	case "cold":
+		return "info"
+	case "starting":
+		return "warn"
+	case "failing":
+		return "bad"
+	default: // stopping, unknown
+		return "muted"
+	}
+}
+
+// stateNote says what a site's state means.
+func stateNote(state string) string {
+	switch state {
+	case "cold":
+		return "no worker; the next connection starts one"
+	case "starting":
+		return "workers starting"
+	case "failing":
+		return "breaker open: workers cannot start"
+	case "stopping":
+		return "shutting down"
+	}
+	return ""
+}
+
+// breakerTone colours the circuit breaker.
+func breakerTone(b string) string {
+	switch b {
+	case "closed":
+		return "ok"
+	case "half-open":
+		return "warn"
+	case "open":
+		return "bad"
+	}
+	return "muted"
+}
+
+// workerTone colours a worker's state.
+func workerTone(state string) string {
+	switch state {
+	case "ready":
+		return "ok"
+	case "starting":
+		return "warn"
+	}
+	return "muted" // draining, unknown
+}
+
+// newPage parses the page's template.
+func newPage() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{
+		"count": groupDigits,
+		"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+		"iso":   func(t time.Time) string { return t.Format(time.RFC3339) },
+	}).Parse(pageTemplate))
+}
+
+// writeHTML renders sites as the page, generated at now.
+func (h *handler) writeHTML(w io.Writer, sites []busapi.Status, now time.Time) error {
+	p := page{Now: now, Refresh: refreshSeconds}
+	byState := map[string]int{}
+	var order []string
+	for i, s := range sites {
+		v := siteView{
+			Status:      s,
+			ID:          "site-" + strconv.Itoa(i+1),
+			Tone:        stateTone(s.State),
+			BreakerTone: breakerTone(s.Breaker),
+			StateNote:   stateNote(s.State),
+		}
+		for _, w := range s.Workers {
+			if w.State == "ready" {
+				v.Ready++
+			}
+			wv := workerView{Worker: w, Tone: workerTone(w.State), Age: "–", Memory: "–"}
+			if w.Started != 0 {
+				started := time.UnixMicro(int64(w.Started)).In(now.Location())
+				wv.Age = age(now.Sub(started))
+				wv.StartedAt = "started " + started.Format("2006-01-02 15:04:05 MST")
+			}
+			if w.RSS != 0 {
+				wv.Memory = iecBytes(w.RSS)
+			}
+			v.Rows = append(v.Rows, wv)
+		}
+		p.Sites = append(p.Sites, v)
+		if byState[s.State] == 0 {
+			order = append(order, s.State)
+		}
+		byState[s.State]++
+	}
+	switch len(sites) {
+	case 0:
+		p.Title = "zsm status: no site"
+	case 1:
+		p.Title = fmt.Sprintf("zsm status: %s (%s)", sites[0].Site, sites[0].State)
+	default:
+		p.Title = fmt.Sprintf("zsm status: %d sites", len(sites))
+		for _, st := range []string{"failing", "starting", "stopping", "running", "cold"} {
+			if byState[st] > 0 {
+				p.Summary = append(p.Summary, stateCount{State: st, Tone: stateTone(st), N: byState[st]})
+				delete(byState, st)
+			}
+		}
+		for _, st := range order { // unknown states, as met
+			if byState[st] > 0 {
+				p.Summary = append(p.Summary, stateCount{State: st, Tone: stateTone(st), N: byState[st]})
+			}
+		}
+	}
+	return h.page.Execute(w, p)
+}
+
+// age says how long d is, in at most two units: 42s, 4m 12s, 3h 05m, 2d 3h.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm %02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh %02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd %dh", s/86400, s%86400/3600)
+}
+
+// iecBytes says n in binary units: 512 B, 4.0 KiB, 48.2 MiB, 1.5 GiB.
+func iecBytes(n uint64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
+}
+
+// groupDigits writes n with thousands separated by commas: 1,234,567.
+func groupDigits(n any) string {
+	var s string
+	switch v := n.(type) {
+	case uint64:
+		s = strconv.FormatUint(v, 10)
+	case uint32:
+		s = strconv.FormatUint(uint64(v), 10)
+	case int:
+		s = strconv.Itoa(v)
+	default:
+		s = fmt.Sprint(v)
+	}
+	if len(s) <= 3 {
+		return s
+	}
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,128 @@
+package statuspage
+
+import (
+	"bufio"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
+)
+
+// workerStates are the worker states zsm_workers always reports, so that
+// each site's series exist even at 0.
+var workerStates = []string{"starting", "ready", "draining"}
+
+// sample is one line of a family: label pairs (after site) and a value.
+type sample struct {
+	labels []string // name, value, name, value...
+	value  string
+}
+
+// family is one metric family: its name, type, help, and the samples of one
+// site.
+type family struct {
+	name, typ, help string
+	samples         func(s busapi.Status) []sample
+}
+
+func one(v uint64) []sample { return []sample{{value: strconv.FormatUint(v, 10)}} }
+
+// families lists the metrics in the order they are written.
+var families = []family{
+	{"zsm_connections_accepted_total", "counter", "Connections the broker accepted.",
+		func(s busapi.Status) []sample { return one(s.Accepted) }},
+	{"zsm_connections_served_total", "counter", "Connections workers finished.",
+		func(s busapi.Status) []sample { return one(s.Served) }},
+	{"zsm_connections_shed_total", "counter", "Connections refused: queue full, no worker ready, or breaker open.",
+		func(s busapi.Status) []sample { return one(s.Shed) }},
+	{"zsm_connections_failed_total", "counter", "Connections lost because their worker died holding them.",
+		func(s busapi.Status) []sample { return one(s.Failed) }},
+	{"zsm_worker_restarts_total", "counter", "Workers that exited unexpectedly.",
+		func(s busapi.Status) []sample { return one(s.Restarts) }},
+	{"zsm_connections_active", "gauge", "Connections held by workers now.",
+		func(s busapi.Status) []sample { return one(uint64(s.Active)) }},
+	{"zsm_connections_queued", "gauge", "Connections waiting in the broker for a worker.",
+		func(s busapi.Status) []sample { return one(uint64(s.Queued)) }},
+	{"zsm_workers", "gauge", "Workers by state (starting, ready, draining).", workersByState},
+	{"zsm_generation", "gauge", "The site's generation, bumped by every reload.",
+		func(s busapi.Status) []sample { return one(uint64(s.Generation)) }},
+	{"zsm_up", "gauge", "1 if the site is running, 0 otherwise (cold, starting, failing, stopping); state is the site's state.",
+		func(s busapi.Status) []sample {
+			v := "0"
+			if s.State == "running" {
+				v = "1"
+			}
+			return []sample{{labels: []string{"state", s.State}, value: v}}
+		}},
+	{"zsm_worker_resident_memory_bytes", "gauge", "Resident memory of each worker, in bytes.",
+		func(s busapi.Status) []sample {
+			var out []sample
+			for _, w := range s.Workers {
+				if w.RSS == 0 { // not measured
+					continue
+				}
+				out = append(out, sample{
+					labels: []string{"pid", strconv.FormatUint(uint64(w.Pid), 10)},
+					value:  strconv.FormatUint(w.RSS, 10),
+				})
+			}
+			return out
+		}},
+}
+
+// workersByState counts s's workers by state: the known states always, in
+// order, then any other state seen, sorted.
+func workersByState(s busapi.Status) []sample {
+	n := map[string]uint64{}
+	for _, w := range s.Workers {
+		n[w.State]++
+	}
+	states := slices.Clone(workerStates)
+	var other []string
+	for st := range n {
+		if !slices.Contains(workerStates, st) {
+			other = append(other, st)
+		}
+	}
+	slices.Sort(other)
+	states = append(states, other...)
+	out := make([]sample, len(states))
+	for i, st := range states {
+		out[i] = sample{labels: []string{"state", st}, value: strconv.FormatUint(n[st], 10)}
+	}
+	return out
+}
+
+// writeMetrics writes sites in the Prometheus text format 0.0.4: per
+// family its HELP and TYPE lines, then its samples for every site.
+func writeMetrics(w io.Writer, sites []busapi.Status, _ time.Time) error {
+	bw := bufio.NewWriter(w)
+	for _, f := range families {
+		bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")
+		bw.WriteString("# TYPE " + f.name + " " + f.typ + "\n")
+		for _, s := range sites {
+			for _, smp := range f.samples(s) {
+				bw.WriteString(f.name + `{site="` + escapeLabel(s.Site) + `"`)
+				for i := 0; i+1 < len(smp.labels); i += 2 {
+					bw.WriteString("," + smp.labels[i] + `="` + escapeLabel(smp.labels[i+1]) + `"`)
+				}
+				bw.WriteString("} " + smp.value + "\n")
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// escapeHelp escapes a HELP text: backslash and newline.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
+
+// escapeLabel escapes a label value: backslash, double quote and newline.
+// Invalid UTF-8, which the format does not allow, becomes U+FFFD.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(strings.ToValidUTF8(s, "\uFFFD"))
+}
