@@ -28,6 +28,8 @@ commands:
                                       --wait waits for the outcome
   status [--json] [SITE]              every site running on this host (D-Bus),
                                       or one in detail
+  status --serve ADDR                 a web page of every site (HTML, ?json,
+                                      /metrics), at 127.0.0.1:PORT or unix:PATH
   drain SITE                          stop a site's workers gracefully
 `
 

@@ -169,6 +169,18 @@ func serve(args []string) error {
 			srv.Run(ctx)
 		})
 	}
+	if s.Status != nil {
+		site := brokerSite{b, s}
+		wg.Go(func() {
+			err := servePage(ctx, *s.Status, rtDir, func(ctx context.Context) ([]busapi.Status, error) {
+				st, err := site.Status(ctx)
+				return []busapi.Status{st}, err
+			}, log)
+			if err != nil {
+				log.Error("no status page", "event", broker.EventNotice, "err", err)
+			}
+		})
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -1,25 +1,35 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 )
 
 // status prints every site on the user's bus, or one in detail.
 func status(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	serveAddr := fs.String("serve", "", "serve a status page of every site at this address (127.0.0.1:PORT or unix:PATH) instead")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
-		fmt.Fprintln(os.Stderr, "usage: zsm status [--json] [SITE]")
+		fmt.Fprintln(os.Stderr, "usage: zsm status [--json] [SITE] | zsm status --serve ADDR")
 		return errUsage
 	}
 	conn, err := busapi.Connect()
@@ -27,6 +37,9 @@ func status(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer conn.Close()
+	if *serveAddr != "" {
+		return servePageForAll(conn, *serveAddr)
+	}
 	sites, err := busapi.List(conn)
 	if err != nil {
 		return err
@@ -53,6 +66,31 @@ func status(args []string, stdout io.Writer) error {
 	return table(stdout, sites)
 }
 
+// servePageForAll serves every site on the bus as a web page until SIGTERM
+// or SIGINT.
+func servePageForAll(conn *dbus.Conn, addr string) error {
+	a, err := hclconfig.ParseAddress(addr)
+	if err != nil {
+		return err
+	}
+	if a.Net == config.NetTCP && !loopback(a.Host) {
+		fmt.Fprintf(os.Stderr, "zsm: warning: %s is reachable from other hosts; the page shows commands and errors\n", addr)
+	}
+	rtDir, err := runtimeDir()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return servePage(ctx, a, rtDir, func(context.Context) ([]busapi.Status, error) { return busapi.List(conn) }, log)
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // table prints one line per site.
 func table(w io.Writer, sites []busapi.Status) error {
 	if len(sites) == 0 {
@@ -77,6 +115,10 @@ func detail(w io.Writer, s busapi.Status, now time.Time) error {
 	fmt.Fprintf(w, "restarts:    %d\n", s.Restarts)
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error:  %s\n", s.LastError)
+	}
+	if len(s.Workers) == 0 {
+		_, err := fmt.Fprintln(w, "workers:     none")
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nPID\tSTATE\tSERVED\tAGE\tRSS")

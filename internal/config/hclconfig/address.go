@@ -12,6 +12,10 @@ import (
 // maxUnixPath is the room in sockaddr_un.sun_path, less the NUL.
 const maxUnixPath = 107
 
+// ParseAddress reads an address as the configuration writes them (listen,
+// status.listen): "HOST:PORT", "[IPv6]:PORT", ":PORT" or "unix:PATH".
+func ParseAddress(s string) (config.Address, error) { return parseAddress(s) }
+
 // parseAddress reads a listen address: "HOST:PORT" with a literal IPv4 or
 // bracketed IPv6 host, ":PORT" for every interface, or "unix:PATH".
 func parseAddress(s string) (config.Address, error) {

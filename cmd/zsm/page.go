@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/sockets"
+	"github.com/zsm-dev/zsm/internal/statuspage"
+)
+
+// servePage serves the status page for source on addr until ctx is done.
+// A unix socket is created mode 0600 and removed afterwards.
+func servePage(ctx context.Context, addr config.Address, runtimeDir string, source func(context.Context) ([]busapi.Status, error), log *slog.Logger) error {
+	set, err := sockets.Bind(&config.Site{Name: "status", Listen: []config.Address{addr}}, runtimeDir)
+	if err != nil {
+		return fmt.Errorf("status page: %w", err)
+	}
+	defer set.Close()
+	l, err := net.FileListener(set.Sockets[0].File)
+	if err != nil {
+		return fmt.Errorf("status page: %w", err)
+	}
+	srv := &http.Server{Handler: statuspage.Handler(source), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	log.Info("status page", "event", "notice", "listen", addr.String())
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("status page: %w", err)
+	}
+	return nil
+}
