@@ -126,9 +126,28 @@ func TestDBus(t *testing.T) {
 		t.Errorf("zsm status --json %s: %v\n%s", s.name, err, out)
 	}
 
-	// zsm drain: the workers go; the next connection starts them again.
+	// zsm drain: the workers go (WorkerExited for each); the next
+	// connection starts them again.
+	for len(sigs) > 0 {
+		<-sigs
+	}
 	if out, err := exec.Command(zsm, "drain", s.name).CombinedOutput(); err != nil {
 		t.Fatalf("zsm drain: %v\n%s", err, out)
+	}
+	exited := 0
+	deadline = time.After(15 * time.Second)
+	for exited == 0 {
+		select {
+		case sig := <-sigs:
+			if sig.Name == busapi.Interface+".WorkerExited" {
+				if len(sig.Body) != 2 || !strings.Contains(fmt.Sprint(sig.Body[1]), "exited with status 0") {
+					t.Errorf("WorkerExited %v: want the pid and the exit status", sig.Body)
+				}
+				exited++
+			}
+		case <-deadline:
+			t.Fatal("no WorkerExited signal after Drain")
+		}
 	}
 	systemdtest.Eventually(t, 10*time.Second, "no worker after Drain", func() bool {
 		st, err = busapi.Get(conn, name, path)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
@@ -54,6 +56,24 @@ func TestErrorsInEverySurface(t *testing.T) {
 		st, err := busapi.Get(conn, name, path)
 		return err == nil && strings.Contains(st.LastError, which) && strings.Contains(st.LastError, why)
 	})
+
+	// The Error signal says it too, on the next attempt.
+	if err := conn.AddMatchSignal(dbus.WithMatchObjectPath(path), dbus.WithMatchMember("Error")); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 16)
+	conn.Signal(sigs)
+	// The breaker answers at once after a few failures; either way the
+	// client gets a 503 and the broker logs why.
+	get("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	select {
+	case sig := <-sigs:
+		if msg := fmt.Sprint(sig.Body...); !strings.Contains(msg, "./no-such-app") && !strings.Contains(msg, why) {
+			t.Errorf("Error signal %q does not say what failed", msg)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("no Error signal")
+	}
 
 	// 4. The journal: an error entry of the site with the command and cause.
 	systemdtest.Eventually(t, 10*time.Second, "the reason in the journal", func() bool {
