@@ -156,7 +156,6 @@ func New(cfg Config) *Broker {
 	return &Broker{
 		cfg:     cfg,
 		log:     cfg.Log.With("site", cfg.Site.Name),
-		reloads: make(chan chan error),
 		calls:   make(chan func(*pool)),
 		stopped: make(chan struct{}),
 		stats:   Stats{State: "cold"},

@@ -180,12 +180,6 @@ func (p *pool) run(ctx context.Context) (err error) {
 			p.enqueue(c)
 		case f := <-p.b.calls:
 			f(p)
-		case res := <-p.b.reloads:
-			if p.stopping {
-				res <- ErrStopped
-				break
-			}
-			p.requestReload(res)
 		case now := <-tick.C:
 			p.tick(now)
 		}

@@ -22,12 +22,15 @@ var ErrStopped = errors.New("broker: not running")
 // returned. Reload returns when the reload is done or failed.
 func (b *Broker) Reload(ctx context.Context) error {
 	res := make(chan error, 1)
-	select {
-	case b.reloads <- res:
-	case <-b.stopped:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
+	err := b.call(ctx, func(p *pool) {
+		if p.stopping {
+			res <- ErrStopped
+			return
+		}
+		p.requestReload(res)
+	})
+	if err != nil {
+		return err
 	}
 	select {
 	case err := <-res:

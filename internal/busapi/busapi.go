@@ -232,35 +232,24 @@ func (s *Server) authorize(sender dbus.Sender) *dbus.Error {
 	return nil
 }
 
-func (s *Server) reload(sender dbus.Sender) *dbus.Error {
+// do runs a method for an authorized caller.
+func (s *Server) do(sender dbus.Sender, f func(context.Context) error) *dbus.Error {
 	if err := s.authorize(sender); err != nil {
 		return err
 	}
-	if err := s.site.Reload(context.Background()); err != nil {
+	if err := f(context.Background()); err != nil {
 		return dbus.MakeFailedError(err)
 	}
 	return nil
 }
+
+func (s *Server) reload(sender dbus.Sender) *dbus.Error { return s.do(sender, s.site.Reload) }
 
 func (s *Server) setPool(sender dbus.Sender, minIdle, max uint32) *dbus.Error {
-	if err := s.authorize(sender); err != nil {
-		return err
-	}
-	if err := s.site.SetPool(context.Background(), int(minIdle), int(max)); err != nil {
-		return dbus.MakeFailedError(err)
-	}
-	return nil
+	return s.do(sender, func(ctx context.Context) error { return s.site.SetPool(ctx, int(minIdle), int(max)) })
 }
 
-func (s *Server) drain(sender dbus.Sender) *dbus.Error {
-	if err := s.authorize(sender); err != nil {
-		return err
-	}
-	if err := s.site.Drain(context.Background()); err != nil {
-		return dbus.MakeFailedError(err)
-	}
-	return nil
-}
+func (s *Server) drain(sender dbus.Sender) *dbus.Error { return s.do(sender, s.site.Drain) }
 
 func (s *Server) emit(signal string, args ...any) {
 	s.conn.Emit(s.path, Interface+"."+signal, args...)
