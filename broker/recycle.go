@@ -72,7 +72,7 @@ func (p *pool) recycle(now time.Time) {
 			continue
 		}
 		if busy >= maxRecycling(p.site) {
-			return
+			break // the others wait their turn; the loop below still finishes what runs
 		}
 		busy++
 		w.retiring = reason
