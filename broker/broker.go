@@ -134,7 +134,6 @@ type Broker struct {
 	cfg Config
 	log *slog.Logger
 
-	reloads chan chan error  // Reload's requests to the running pool
 	calls   chan func(*pool) // status and control calls to the running pool
 	stopped chan struct{}    // closed when Run returns
 
