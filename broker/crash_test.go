@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,33 @@ func TestCrashReplaced(t *testing.T) {
 	}
 	if !strings.Contains(r.log.String(), "killed by SIGKILL") {
 		t.Error("the crash's signal is not logged")
+	}
+}
+
+// TestBackoffSchedule: with an injected clock, failures in a row delay the
+// next spawn 100ms, 200ms, 400ms ... up to maxBackoff, the breaker opens at
+// breakerAfter, and a worker that proves itself resets it all.
+func TestBackoffSchedule(t *testing.T) {
+	p := &pool{log: slog.New(slog.DiscardHandler), site: &config.Site{Name: "t"}}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000}
+	for i, ms := range want {
+		p.backoff(now)
+		if got := p.nextSpawn.Sub(now); got != ms*time.Millisecond {
+			t.Errorf("failure %d: next spawn after %s, want %dms", i+1, got, ms)
+		}
+		if open := p.breakerOpen(); open != (i+1 >= breakerAfter) {
+			t.Errorf("failure %d: breaker open %v", i+1, open)
+		}
+		if p.canSpawn(now) || !p.canSpawn(now.Add(ms*time.Millisecond)) {
+			t.Errorf("failure %d: canSpawn does not follow the backoff", i+1)
+		}
+	}
+	if p.breakerState() != "open" {
+		t.Errorf("breaker %s, want open", p.breakerState())
+	}
+	p.proven(&worker{})
+	if p.breakerOpen() || !p.canSpawn(now) || p.breakerState() != "closed" {
+		t.Error("a worker that proved itself did not close the breaker")
 	}
 }
