@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +35,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if zsmBinary.path != "" {
+		os.RemoveAll(filepath.Dir(zsmBinary.path)) // built by the benchmark
+	}
+	os.Exit(code)
 }
 
 // testWorker runs one kind of worker.

@@ -138,7 +138,4 @@ func TestStatusPages(t *testing.T) {
 		t.Fatalf("screenshot: %v %v", img, err)
 	}
 	t.Logf("screenshot of the live page: %s", shot)
-	if b, err := os.ReadFile(shot); err == nil {
-		os.WriteFile("/tmp/zsm-live-status.png", b, 0o644)
-	}
 }

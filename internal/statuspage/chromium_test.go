@@ -21,9 +21,8 @@ import (
 // chromiumPath is Debian's chromium package.
 const chromiumPath = "/usr/bin/chromium"
 
-// screenshotCopy is where TestChromium leaves a copy of its screenshot
-// for people to look at.
-const screenshotCopy = "/tmp/zsm-statuspage.png"
+// ZSM_SCREENSHOT, when set, is where TestChromium leaves a copy of its
+// screenshot for people to look at.
 
 // chromium runs headless Chromium with args on a fresh profile, bounded by
 // a timeout, and returns its standard output. On timeout its whole process
@@ -82,10 +81,12 @@ func TestChromium(t *testing.T) {
 		t.Fatalf("no screenshot: %v", err)
 	}
 	t.Logf("screenshot: %s", shot)
-	if err := os.WriteFile(screenshotCopy, data, 0o644); err != nil {
-		t.Errorf("copy of the screenshot: %v", err)
-	} else {
-		t.Logf("copy: %s", screenshotCopy)
+	if dst := os.Getenv("ZSM_SCREENSHOT"); dst != "" {
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Errorf("copy of the screenshot: %v", err)
+		} else {
+			t.Logf("copy: %s", dst)
+		}
 	}
 	img, err := png.Decode(bytes.NewReader(data))
 	if err != nil {
