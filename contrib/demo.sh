@@ -25,7 +25,9 @@ if systemctl --user is-system-running >/dev/null 2>&1 ||
 fi
 
 echo "No systemd user manager here: the broker binds its own sockets."
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/zsm-$(id -u)}"
+# Unix sockets go to $XDG_RUNTIME_DIR, or to a private /tmp/zsm-UID that
+# zsm creates (and refuses if someone else made it).
+rundir="${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}/zsm-$(id -u)}"
 bin/zsm serve --config "$cfg" --site hello &
 broker=$!
 trap 'kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null' EXIT INT TERM
@@ -39,7 +41,7 @@ until curl -sS --max-time 10 "$url" 2>/dev/null; do
 	sleep 0.1
 done
 echo
-echo "Try: curl $url    (and: curl --unix-socket $XDG_RUNTIME_DIR/hello.sock http://x/)"
+echo "Try: curl $url    (and: curl --unix-socket $rundir/hello.sock http://x/)"
 if [ "${ZSM_DEMO_ONESHOT:-}" ]; then
 	exit 0
 fi

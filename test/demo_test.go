@@ -2,6 +2,7 @@ package test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -111,23 +112,25 @@ func TestDemoSystemd(t *testing.T) {
 	expectHello(t, "tcp", demoAddr)
 }
 
-// TestDemoSelfBound: where no user manager answers (here: a private, empty
-// XDG_RUNTIME_DIR and no session bus), the demo runs the broker bound to
-// its own sockets, prints hello, and with ZSM_DEMO_ONESHOT=1 stops it again,
-// leaving no process, socket file or listening port behind.
+// TestDemoSelfBound: on a fresh machine (no user manager, no session bus,
+// not even XDG_RUNTIME_DIR) the demo runs the broker bound to its own
+// sockets, in the private fallback directory zsm makes, prints hello, and
+// with ZSM_DEMO_ONESHOT=1 stops it again, leaving no process, socket file
+// or listening port behind.
 func TestDemoSelfBound(t *testing.T) {
 	root := makeBuild(t)
 	requireDemoPort(t)
-	runtimeDir := t.TempDir()
+	tmp := t.TempDir()
+	runtimeDir := filepath.Join(tmp, fmt.Sprintf("zsm-%d", os.Getuid()))
 	t.Cleanup(func() {
-		for _, p := range withEnv(t, "XDG_RUNTIME_DIR="+runtimeDir) {
+		for _, p := range withEnv(t, "TMPDIR="+tmp) {
 			p.kill()
 		}
 	})
 	env := envWithout([]string{
-		"XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS",
+		"XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "TMPDIR",
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET",
-	}, "XDG_RUNTIME_DIR="+runtimeDir, "ZSM_DEMO_ONESHOT=1")
+	}, "TMPDIR="+tmp, "ZSM_DEMO_ONESHOT=1")
 
 	out, err := runBounded(time.Minute, root, env, "contrib/demo.sh")
 	if err != nil {
@@ -138,7 +141,7 @@ func TestDemoSelfBound(t *testing.T) {
 		t.Errorf("contrib/demo.sh did not take the self-bound branch and print the response \"hello\"")
 	}
 	// The demo stopped its broker (SIGTERM, then wait) before exiting.
-	if left := withEnv(t, "XDG_RUNTIME_DIR="+runtimeDir); len(left) > 0 {
+	if left := withEnv(t, "TMPDIR="+tmp); len(left) > 0 {
 		t.Errorf("processes of the demo still run after it exited: %v", left)
 	}
 	if _, err := os.Lstat(filepath.Join(runtimeDir, "hello.sock")); !errors.Is(err, os.ErrNotExist) {
