@@ -20,7 +20,7 @@ import (
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 	"github.com/zsm-dev/zsm/internal/control"
-	"github.com/zsm-dev/zsm/internal/journal"
+	"github.com/zsm-dev/zsm/internal/pidfile"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sdnotify"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -30,24 +30,64 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	site := fs.String("site", "", "the site to run (a site block's name)")
 	cfgPath := fs.String("config", os.Getenv("ZSM_CONFIG"), "the configuration file (default $ZSM_CONFIG)")
+	pidPath := fs.String("pidfile", "", "keep a pid file here (without systemd); refuse to start when a running broker holds it")
+	ifStopped := fs.Bool("if-stopped", false, "with --pidfile: when a broker runs already, exit 0 quietly (for cron)")
+	detach := fs.Bool("daemon", false, "detach, and return once the broker is up (without systemd)")
+	logFlag := fs.String("log", "auto", logUsage)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if *site == "" || *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: zsm serve --site NAME [--config FILE]")
+		fmt.Fprintln(os.Stderr, "usage: zsm serve --site NAME [--config FILE] [--pidfile FILE [--if-stopped]] [--daemon] [--log DEST]")
 		return errUsage
 	}
-	// Under systemd, structured journal entries; by hand, readable lines.
-	// Both feed the D-Bus signals too, once the site is on the bus.
-	var base slog.Handler
-	workerJournal := ""
-	if journal.StderrIsJournal() {
-		base = journal.NewHandler(nil)
-		workerJournal = *site
-	} else {
-		base = slog.NewTextHandler(os.Stderr, nil)
+	dest, err := parseLogDest(*logFlag)
+	if err != nil {
+		return err
 	}
-	tee := busapi.Tee(base)
+	child := os.Getenv(daemonEnv) != ""
+	os.Unsetenv(daemonEnv)
+	if *detach && !child {
+		// The child starts in /: it gets absolute paths.
+		cfg, err := filepath.Abs(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cargs := []string{"serve", "--site", *site, "--config", cfg, "--log", dest.String()}
+		if *pidPath != "" {
+			p, err := filepath.Abs(*pidPath)
+			if err != nil {
+				return err
+			}
+			cargs = append(cargs, "--pidfile", p)
+		}
+		if *ifStopped {
+			cargs = append(cargs, "--if-stopped")
+		}
+		return daemonize(cargs)
+	}
+	var pid *pidfile.File
+	if *pidPath != "" {
+		pid, err = pidfile.Acquire(*pidPath)
+		var held *pidfile.HeldError
+		if errors.As(err, &held) && *ifStopped {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer pid.Remove()
+	}
+	lg, err := openLog(dest, *site, child)
+	if err != nil {
+		return err
+	}
+	defer lg.close()
+	if lg.note != "" {
+		fmt.Fprintln(os.Stderr, "zsm:", lg.note)
+	}
+	// Every entry also feeds the D-Bus signals, once the site is on the bus.
+	tee := busapi.Tee(lg.handler)
 	log := slog.New(tee)
 
 	f, err := hclconfig.Load(*cfgPath)
@@ -83,6 +123,13 @@ func serve(args []string) error {
 		log.Info("using the sockets systemd passed", "site", s.Name, "sockets", len(set.Sockets))
 	} else {
 		log.Info("no sockets passed by systemd: bound them", "site", s.Name, "sockets", len(set.Sockets))
+	}
+	if pid != nil {
+		if pid.Stale != 0 {
+			log.Info("replaced a stale pid file", "site", s.Name, "pidfile", pid.Path(), "stale_pid", pid.Stale)
+		} else {
+			log.Info("wrote the pid file", "site", s.Name, "pidfile", pid.Path())
+		}
 	}
 
 	self, err := os.Executable()
@@ -123,7 +170,7 @@ func serve(args []string) error {
 	b := broker.New(broker.Config{
 		Site:     s,
 		Sockets:  socks,
-		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: workerJournal}},
+		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: lg.journal, Output: lg.output}},
 		Notify:   notifier(notify),
 		Log:      log,
 		Stdout:   os.Stdout,
@@ -181,19 +228,34 @@ func serve(args []string) error {
 			}
 		})
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	wg.Go(func() {
 		for {
 			select {
-			case <-hup:
-				reloadLogged(ctx, b, log)
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					reloadLogged(ctx, b, log)
+					continue
+				}
+				if lg.reopen == nil {
+					log.Info("SIGUSR1: no log file to reopen", "site", s.Name)
+				} else if err := lg.reopen(); err != nil {
+					log.Error("cannot reopen the log file", "site", s.Name, "err", err)
+				} else {
+					log.Info("reopened the log file", "site", s.Name)
+				}
 			case <-ctx.Done():
 				return
 			}
 		}
 	})
+	if child {
+		if err := daemonStarted(); err != nil {
+			return err
+		}
+	}
 	err = b.Run(ctx)
 	stop()
 	wg.Wait()

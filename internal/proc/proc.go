@@ -41,7 +41,16 @@ type Spawner struct {
 	// them in the worker's process, so that journald records the worker's
 	// own pid. Stdout and Stderr of the Spec are then not used.
 	Journal string
+	// Output, when set (and Journal is not), gives every worker writers of
+	// its own for stdout and stderr, e.g. a line splitter that must not
+	// mix two workers' lines. Writers with a Flush method are flushed once
+	// the worker has exited and its output is drained. Stdout and Stderr
+	// of the Spec are then not used.
+	Output func() (stdout, stderr io.Writer)
 }
+
+// flusher is an output writer that holds a partial line.
+type flusher interface{ Flush() }
 
 // Variables the spawner sets for the shim; the shim removes them.
 const (
@@ -97,6 +106,9 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 			Setpgid:   true,
 			Pdeathsig: syscall.SIGTERM,
 		},
+	}
+	if sp.Output != nil && sp.Journal == "" {
+		cmd.Stdout, cmd.Stderr = sp.Output()
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proc: starting %s: %w", s.Argv[0], unwrapExec(err))
@@ -171,6 +183,11 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // goroutine may call it.
 func (p *Process) Wait() *os.ProcessState {
 	p.cmd.Wait()
+	for _, w := range []io.Writer{p.cmd.Stdout, p.cmd.Stderr} {
+		if f, ok := w.(flusher); ok {
+			f.Flush()
+		}
+	}
 	return p.cmd.ProcessState
 }
 

@@ -1,6 +1,8 @@
 package proc
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,5 +91,39 @@ func TestSpawnMissing(t *testing.T) {
 	_, err := Spawner{}.Spawn(Spec{Argv: []string{"./no-such-app"}, Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "./no-such-app: no such file or directory") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// recorder is an output writer with a Flush, as a line splitter has.
+type recorder struct {
+	strings.Builder
+	flushed bool
+}
+
+func (r *recorder) Flush() { r.flushed = true }
+
+func TestSpawnOutputPerWorker(t *testing.T) {
+	var outs []*recorder
+	sp := Spawner{Output: func() (io.Writer, io.Writer) {
+		o, e := &recorder{}, &recorder{}
+		outs = append(outs, o, e)
+		return o, e
+	}}
+	for i := range 2 {
+		p, err := sp.Spawn(Spec{Argv: []string{"sh", "-c", fmt.Sprintf("echo out%d; echo err%d >&2", i, i)},
+			Dir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin"}, Stdout: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+	}
+	want := []string{"out0\n", "err0\n", "out1\n", "err1\n"}
+	if len(outs) != len(want) {
+		t.Fatalf("Output called for %d writers; want %d", len(outs), len(want))
+	}
+	for i, r := range outs {
+		if r.String() != want[i] || !r.flushed {
+			t.Errorf("writer %d got %q, flushed %v; want %q, flushed", i, r.String(), r.flushed, want[i])
+		}
 	}
 }

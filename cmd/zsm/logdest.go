@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zsm-dev/zsm/internal/journal"
+	"github.com/zsm-dev/zsm/internal/lines"
+	"github.com/zsm-dev/zsm/internal/logfile"
+	"github.com/zsm-dev/zsm/internal/syslog"
+)
+
+// logDest is where the broker's log and its workers' output go: --log.
+type logDest struct {
+	kind string // "auto", "journal", "stderr", "syslog" or "file"
+	path string // syslog: the socket ("" for /dev/log); file: the file
+}
+
+const logUsage = `where the log goes: auto (the journal under systemd, syslog with --daemon, else stderr), journal, stderr, syslog, syslog:SOCKET, or a file (a path with a "/"; reopened on SIGUSR1)`
+
+func parseLogDest(v string) (logDest, error) {
+	switch v {
+	case "", "auto", "journal", "stderr", "syslog":
+		if v == "" {
+			v = "auto"
+		}
+		return logDest{kind: v}, nil
+	}
+	if p, ok := strings.CutPrefix(v, "syslog:"); ok && p != "" {
+		return logDest{kind: "syslog", path: p}, nil
+	}
+	if strings.Contains(v, "/") {
+		p, err := filepath.Abs(v)
+		return logDest{kind: "file", path: p}, err
+	}
+	return logDest{}, fmt.Errorf("--log %q: not one of auto, journal, stderr, syslog, syslog:SOCKET or a file path", v)
+}
+
+// String is the --log value that selects d.
+func (d logDest) String() string {
+	switch {
+	case d.kind == "file":
+		return d.path
+	case d.kind == "syslog" && d.path != "":
+		return "syslog:" + d.path
+	}
+	return d.kind
+}
+
+// logger is the broker's log and where its workers' output goes.
+type logger struct {
+	handler slog.Handler
+	journal string                        // proc.Spawner.Journal: per-worker journal streams
+	output  func() (io.Writer, io.Writer) // proc.Spawner.Output; nil means the broker's stdout and stderr
+	reopen  func() error                  // on SIGUSR1; nil when there is nothing to reopen
+	close   func()                        // when the broker is done
+	note    string                        // to say on stderr first: a fallback taken
+}
+
+// openLog opens d for site. daemon says that stderr goes nowhere once
+// the broker has started.
+func openLog(d logDest, site string, daemon bool) (*logger, error) {
+	if d.kind == "auto" {
+		switch {
+		case journal.StderrIsJournal():
+			d.kind = "journal"
+		case daemon:
+			d.kind = "syslog"
+		default:
+			d.kind = "stderr"
+		}
+	}
+	l := &logger{close: func() {}}
+	switch d.kind {
+	case "journal":
+		l.handler, l.journal = journal.NewHandler(nil), site
+	case "syslog":
+		c, err := syslog.Dial(d.path)
+		if err != nil {
+			if daemon {
+				l.note = fmt.Sprintf("%v: the broker's log is lost; give --log FILE", err)
+			} else {
+				l.note = fmt.Sprintf("%v: logging to stderr", err)
+			}
+			l.handler = slog.NewTextHandler(os.Stderr, nil)
+			break
+		}
+		// Broker events as "zsm", the app's lines under the site's name,
+		// as in the journal.
+		l.handler = syslog.NewHandler(c, journal.Identifier)
+		l.output = func() (io.Writer, io.Writer) { return c.Lines(site), c.Lines(site) }
+		l.close = func() { c.Close() }
+	case "file":
+		f, err := logfile.Open(d.path)
+		if err != nil {
+			return nil, err
+		}
+		l.handler = slog.NewTextHandler(f, nil)
+		// Whole lines only, so that two workers' output does not mix.
+		l.output = func() (io.Writer, io.Writer) { return fileLines(f), fileLines(f) }
+		l.reopen = f.Reopen
+		l.close = func() { f.Close() }
+	default:
+		l.handler = slog.NewTextHandler(os.Stderr, nil)
+	}
+	return l, nil
+}
+
+func fileLines(f *logfile.File) *lines.Writer {
+	return lines.NewWriter(func(l []byte) {
+		f.Write(append(l[:len(l):len(l)], '\n'))
+	})
+}

@@ -1,0 +1,173 @@
+// Package syslog sends the broker's log to the host's syslog daemon when no
+// journal runs: the datagram socket /dev/log, in the traditional format
+// that every syslogd reads (RFC 3164 as sent by glibc's syslog(3)):
+//
+//	<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE
+//
+// with the daemon facility. [Handler] turns slog records into such lines
+// ("worker ready site=blog pid=42");
+// [Conn.Lines] does the same for an app's output, a line per message.
+package syslog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/lines"
+)
+
+// DefaultPath is the syslog socket of Linux and most other systems.
+const DefaultPath = "/dev/log"
+
+// Priorities (syslog.h): the daemon facility with a severity.
+const (
+	facilityDaemon = 3 << 3
+
+	sevErr     = 3
+	sevWarning = 4
+	sevInfo    = 6
+	sevDebug   = 7
+)
+
+// Conn is a connection to a syslog socket. It is safe for concurrent use.
+// A daemon that restarts makes a send fail once: Conn then dials again.
+type Conn struct {
+	path string
+	pid  int
+	now  func() time.Time
+
+	mu sync.Mutex // guards c
+	c  net.Conn
+}
+
+// Dial connects to the syslog socket at path ([DefaultPath] when empty).
+func Dial(path string) (*Conn, error) {
+	if path == "" {
+		path = DefaultPath
+	}
+	c := &Conn{path: path, pid: os.Getpid(), now: time.Now}
+	if err := c.dialLocked(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Conn) dialLocked() error {
+	conn, err := net.Dial("unixgram", c.path)
+	if err != nil {
+		return fmt.Errorf("syslog: %w", err)
+	}
+	c.c = conn
+	return nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.Close()
+	c.c = nil
+	return err
+}
+
+// send writes one message with severity sev, tagged tag.
+func (c *Conn) send(sev int, tag string, msg []byte) error {
+	msg = bytes.TrimRight(msg, "\n")
+	line := fmt.Appendf(nil, "<%d>%s %s[%d]: %s", facilityDaemon|sev, c.now().Format(time.Stamp), tag, c.pid, msg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c != nil {
+		if _, err := c.c.Write(line); err == nil {
+			return nil
+		}
+		c.c.Close()
+		c.c = nil
+	}
+	if err := c.dialLocked(); err != nil {
+		return err
+	}
+	_, err := c.c.Write(line)
+	return err
+}
+
+// Handler is a slog.Handler whose records go to syslog tagged tag, as
+// "message key=value ...", with the record's level as the severity.
+type Handler struct {
+	c   *Conn
+	tag string
+	ops []func(slog.Handler) slog.Handler // WithAttrs and WithGroup, in order
+}
+
+// NewHandler returns a Handler that sends to c, tagged tag.
+func NewHandler(c *Conn, tag string) *Handler { return &Handler{c: c, tag: tag} }
+
+// Enabled implements slog.Handler: the daemon filters, not us.
+func (h *Handler) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	var buf bytes.Buffer
+	var th slog.Handler = slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	for _, op := range h.ops {
+		th = op(th)
+	}
+	if err := th.Handle(ctx, r); err != nil {
+		return err
+	}
+	// The message as written, then its attributes: "worker ready pid=42".
+	msg := append([]byte(r.Message), ' ')
+	msg = append(msg, buf.Bytes()...)
+	return h.c.send(severity(r.Level), h.tag, bytes.TrimRight(msg, " \n"))
+}
+
+// WithAttrs implements slog.Handler.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.with(func(th slog.Handler) slog.Handler { return th.WithAttrs(as) })
+}
+
+// WithGroup implements slog.Handler.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return h.with(func(th slog.Handler) slog.Handler { return th.WithGroup(name) })
+}
+
+func (h *Handler) with(op func(slog.Handler) slog.Handler) *Handler {
+	h2 := *h
+	h2.ops = append(h.ops[:len(h.ops):len(h.ops)], op)
+	return &h2
+}
+
+func severity(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return sevErr
+	case l >= slog.LevelWarn:
+		return sevWarning
+	case l >= slog.LevelInfo:
+		return sevInfo
+	}
+	return sevDebug
+}
+
+// Lines returns an io.Writer that sends each line written to it to
+// syslog at info severity, tagged tag: an app's output. It never fails:
+// the app loses nothing for syslog being away (the next line dials again).
+func (c *Conn) Lines(tag string) *lines.Writer {
+	return lines.NewWriter(func(l []byte) { c.send(sevInfo, tag, l) })
+}
