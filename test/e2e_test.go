@@ -15,32 +15,10 @@ import (
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
 
-var hello struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// helloWorker builds contrib/workers/hello beside the zsm binaries.
+// helloWorker is contrib/workers/hello, built beside the zsm binaries.
 func helloWorker(t *testing.T, bin string) string {
 	t.Helper()
-	hello.once.Do(func() {
-		root, err := filepath.Abs("..")
-		if err != nil {
-			hello.err = err
-			return
-		}
-		hello.path = filepath.Join(bin, "hello")
-		cmd := exec.Command("go", "build", "-o", hello.path, "./contrib/workers/hello")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			hello.err = fmt.Errorf("building the hello worker: %v\n%s", err, out)
-		}
-	})
-	if hello.err != nil {
-		t.Fatal(hello.err)
-	}
-	return hello.path
+	return filepath.Join(bin, "hello")
 }
 
 // freePort returns a loopback port that was free a moment ago.

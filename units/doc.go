@@ -1,5 +1,8 @@
 // Package units turns a validated zsm configuration into systemd user units,
-// and plans how to bring a unit directory up to date with them.
+// and plans how to bring a unit directory up to date with them; for hosts
+// without systemd, into LSB init scripts ([RC]), /etc/inittab lines
+// ([Inittab]) and crontab lines ([Crontab]) that run the broker with its own
+// sockets and a pid file (docs/nosystemd.md).
 //
 // [Generate] renders one template pair shared by every site, zsm@.socket and
 // zsm@.service, plus two drop-ins per site, zsm@NAME.socket.d/zsmgen.conf

@@ -22,7 +22,10 @@ func main() {
 const usage = `usage: zsm COMMAND [ARGS]
 
 commands:
-  serve --site NAME [--config FILE]   run one site's broker
+  serve --site NAME [--config FILE]   run one site's broker; without systemd:
+        [--pidfile FILE [--if-stopped]]   a pid file, and exit 0 if one runs
+        [--daemon] [--log DEST]           detach once up; log to syslog,
+                                          syslog:SOCKET, stderr or a file
   reload --site NAME [--wait]         reload a running site's configuration and
                                       workers without refusing a connection;
                                       --wait waits for the outcome

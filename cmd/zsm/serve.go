@@ -30,7 +30,7 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	site := fs.String("site", "", "the site to run (a site block's name)")
 	cfgPath := fs.String("config", os.Getenv("ZSM_CONFIG"), "the configuration file (default $ZSM_CONFIG)")
-	pidPath := fs.String("pidfile", "", "keep a pid file here (without systemd); refuse to start when a running broker holds it")
+	pidPath := fs.String("pidfile", "", "keep a pid file here, relative to $XDG_RUNTIME_DIR (else /tmp/zsm-UID); refuse to start when a running broker holds it")
 	ifStopped := fs.Bool("if-stopped", false, "with --pidfile: when a broker runs already, exit 0 quietly (for cron)")
 	detach := fs.Bool("daemon", false, "detach, and return once the broker is up (without systemd)")
 	logFlag := fs.String("log", "auto", logUsage)
@@ -55,20 +55,26 @@ func serve(args []string) error {
 		}
 		cargs := []string{"serve", "--site", *site, "--config", cfg, "--log", dest.String()}
 		if *pidPath != "" {
-			p, err := filepath.Abs(*pidPath)
-			if err != nil {
-				return err
-			}
-			cargs = append(cargs, "--pidfile", p)
+			cargs = append(cargs, "--pidfile", *pidPath) // relative: to the runtime directory
 		}
 		if *ifStopped {
 			cargs = append(cargs, "--if-stopped")
 		}
 		return daemonize(cargs)
 	}
+	rtDir, err := runtimeDir()
+	if err != nil {
+		return err
+	}
 	var pid *pidfile.File
 	if *pidPath != "" {
-		pid, err = pidfile.Acquire(*pidPath)
+		// A relative pid file is in the runtime directory, as relative
+		// unix socket paths are.
+		path := *pidPath
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(rtDir, path)
+		}
+		pid, err = pidfile.Acquire(path)
 		var held *pidfile.HeldError
 		if errors.As(err, &held) && *ifStopped {
 			return nil
@@ -97,10 +103,6 @@ func serve(args []string) error {
 	s := f.Site(*site)
 	if s == nil {
 		return fmt.Errorf("%s has no site %q", f.Path, *site)
-	}
-	rtDir, err := runtimeDir()
-	if err != nil {
-		return err
 	}
 	set, err := sockets.Open(s, rtDir, sockets.OSEnv)
 	var mismatch *sockets.MismatchError

@@ -1,6 +1,8 @@
 // Command zsmgen turns a zsm configuration file (docs/config.md) into what
 // runs it: systemd user units (`zsmgen units`), after checking it
-// (`zsmgen check`).
+// (`zsmgen check`); on hosts without systemd, inittab lines, rc scripts or
+// crontab lines (`zsmgen inittab`, `zsmgen rc`, `zsmgen crontab`, see
+// docs/nosystemd.md).
 package main
 
 import (
@@ -21,6 +23,17 @@ commands:
   check FILE     validate FILE; print every problem as file:line:col
   units FILE     write systemd user units for FILE's sites
                  [--out DIR] [--dry-run] [--zsm PATH]
+
+without systemd (docs/nosystemd.md):
+  inittab FILE   print /etc/inittab lines that run and respawn each broker
+                 [--user NAME] [--runlevels 2345] [--zsm PATH] [--pidfile-dir DIR] [--site NAME]
+                 [--log syslog|syslog:SOCKET|FILE]
+  rc FILE        write an LSB init script per site, zsm-SITE, into --out DIR
+                 (or print the one of --site NAME)
+                 [--user NAME] [--zsm PATH] [--pidfile-dir DIR] [--site NAME] [--out DIR] [--log DEST]
+  crontab FILE   print crontab lines that start each broker at boot and
+                 every minute if it has stopped, for your own crontab
+                 [--zsm PATH] [--pidfile-dir DIR] [--site NAME] [--log DEST]
 `
 
 // errReported means the problem was already printed: exit 1 quietly.
@@ -37,6 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout, stderr)
 	case "units":
 		err = unitsCmd(args[1:], stdout, stderr)
+	case "inittab":
+		err = inittabCmd(args[1:], stdout, stderr)
+	case "rc":
+		err = rcCmd(args[1:], stdout, stderr)
+	case "crontab":
+		err = crontabCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -48,6 +48,9 @@ func Acquire(path string) (*File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("pid file: %w", err)
 	}
+	if err := checkDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("pid file: %w", err)
@@ -97,6 +100,23 @@ func Read(path string) (int, error) {
 	}
 	defer f.Close()
 	return read(f)
+}
+
+// checkDir refuses a directory where someone else could replace the pid
+// file: one owned by another user (but root), or writable by others
+// without the sticky bit (as /tmp has).
+func checkDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("pid file: %w", &os.PathError{Op: "stat", Path: dir, Err: err})
+	}
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+		return fmt.Errorf("pid file directory %s belongs to uid %d, not to this user", dir, uid)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return fmt.Errorf("pid file directory %s is writable by others (mode %o)", dir, st.Mode&0o7777)
+	}
+	return nil
 }
 
 func lock(f *os.File) error {

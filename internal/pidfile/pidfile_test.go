@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -67,5 +68,26 @@ func TestAcquireStale(t *testing.T) {
 				t.Errorf("file holds %q; want %q", b, want)
 			}
 		})
+	}
+}
+
+func TestAcquireUnsafeDir(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	if _, err := Acquire(filepath.Join(dir, "site.pid")); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("in a world-writable directory: %v", err)
+	}
+	os.Chmod(dir, 0o777|os.ModeSticky) // as /tmp
+	p, err := Acquire(filepath.Join(dir, "site.pid"))
+	if err != nil {
+		t.Fatalf("in a sticky directory: %v", err)
+	}
+	p.Remove()
+	if os.Geteuid() == 0 {
+		os.Chmod(dir, 0o755)
+		os.Chown(dir, 65534, 65534)
+		if _, err := Acquire(filepath.Join(dir, "site.pid")); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+			t.Errorf("in another user's directory: %v", err)
+		}
 	}
 }

@@ -20,12 +20,14 @@ var built struct {
 	tmp  string // removed by Main after the tests; "" inside the harness
 }
 
-// BuildBinaries builds every command of the module (`go build ./cmd/...`,
-// with -race if the test binary has it) into a temporary directory, once per
-// test binary, and returns that directory: the binaries are named after their
-// package directories, e.g. filepath.Join(dir, "zsm"). It fails the test if
+// BuildBinaries builds every command of the module and the example worker
+// (`go build ./cmd/... ./contrib/workers/hello`, with -race if the test
+// binary has it) into a temporary directory, once per test binary, and
+// returns that directory: the binaries are named after their package
+// directories, e.g. filepath.Join(dir, "zsm") and filepath.Join(dir, "hello"). It fails the test if
 // the build fails or there is nothing to build. The directory lives until the
-// tests end; it is removed by the harness or, outside it, by [Main]. Callers
+// tests end; it is removed by the harness or, outside it, by [Main] or
+// [MainWithout]. Callers
 // must not modify it.
 func BuildBinaries(t testing.TB) string {
 	t.Helper()
@@ -65,7 +67,7 @@ func goBuild(root, out string, race bool) error {
 	if race {
 		args = append(args, "-race")
 	}
-	args = append(args, "./cmd/...")
+	args = append(args, "./cmd/...", "./contrib/workers/hello")
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -76,7 +78,7 @@ func goBuild(root, out string, race bool) error {
 		return err
 	}
 	if len(entries) == 0 {
-		return errors.New("go build ./cmd/... built no commands")
+		return errors.New("go build built no commands")
 	}
 	return nil
 }

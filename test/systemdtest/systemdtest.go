@@ -73,6 +73,11 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// MainWithout is for the TestMain of tests of hosts without systemd: it
+// runs the tests directly, never in the harness, then removes what
+// [BuildBinaries] built. It does not return.
+func MainWithout(m *testing.M) { os.Exit(runTests(m)) }
+
 // runTests runs the tests and removes what BuildBinaries built.
 func runTests(m *testing.M) int {
 	code := m.Run()
