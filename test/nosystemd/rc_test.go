@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +79,18 @@ func TestRCScript(t *testing.T) {
 	if p := h.brokerPid(); p != pid {
 		t.Errorf("the pid file changed across reloads: %d, was %d", p, pid)
 	}
+
+	// logrotate: move the log away, SIGUSR1, and the broker writes a new one.
+	if err := os.Rename(h.log, h.log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the broker to reopen its log file", func() bool {
+		return h.logCount("reopened the log file") == 1
+	})
+	h.serves()
 
 	expect("stop", 0, "")
 	if alive(pid) {
