@@ -58,38 +58,70 @@ func sendConn(ch *net.UnixConn, h activation.Handoff, fd int) error {
 
 // readChannel reads a worker's reports until its channel ends. A malformed
 // report stops the worker; nothing a worker sends can crash the broker.
+// Reports that arrived together are applied together, in order: under
+// load a wakeup brings several DONEs, and the pool takes them in one go.
 func (p *pool) readChannel(w *worker) {
+	rc, err := w.ch.SyscallConn()
+	if err != nil {
+		p.post(func() { p.channelClosed(w) })
+		return
+	}
 	buf := make([]byte, activation.MaxMessageSize+1)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	for {
-		n, oobn, flags, _, err := w.ch.ReadMsgUnix(buf, oob)
-		if oobn > 0 {
-			closeRights(oob[:oobn]) // workers send no fds
-		}
-		if err != nil || n == 0 {
-			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
-				p.post(func() { p.channelClosed(w) })
-				return
+		var batch []func()
+		ended := false
+		err := rc.Read(func(fd uintptr) bool {
+			for len(batch) < maxBatch {
+				n, oobn, flags, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+				if err == unix.EAGAIN || err == unix.EINTR {
+					return len(batch) > 0 // nothing yet: wait for more
+				}
+				if oobn > 0 {
+					closeRights(oob[:oobn]) // workers send no fds
+				}
+				if err != nil || n == 0 {
+					if err == nil || err == unix.ECONNRESET {
+						batch = append(batch, func() { p.channelClosed(w) })
+					} else {
+						batch = append(batch, func() { p.malformed(w, os.NewSyscallError("recvmsg", err)) })
+					}
+					ended = true
+					return true
+				}
+				if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
+					batch = append(batch, func() { p.malformed(w, errors.New("oversized message or unexpected file descriptors")) })
+					continue
+				}
+				m, err := activation.Parse(buf[:n])
+				var r activation.Report
+				if err == nil {
+					r, err = activation.ParseReport(m)
+				}
+				if err != nil {
+					batch = append(batch, func() { p.malformed(w, err) })
+					continue
+				}
+				batch = append(batch, func() { p.report(w, r) })
 			}
-			p.post(func() { p.malformed(w, err) })
+			return true
+		})
+		if err != nil { // closed by the broker
+			batch, ended = append(batch, func() { p.channelClosed(w) }), true
+		}
+		p.post(func() {
+			for _, f := range batch {
+				f()
+			}
+		})
+		if ended {
 			return
 		}
-		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
-			p.post(func() { p.malformed(w, errors.New("oversized message or unexpected file descriptors")) })
-			continue
-		}
-		m, err := activation.Parse(buf[:n])
-		var r activation.Report
-		if err == nil {
-			r, err = activation.ParseReport(m)
-		}
-		if err != nil {
-			p.post(func() { p.malformed(w, err) })
-			continue
-		}
-		p.post(func() { p.report(w, r) })
 	}
 }
+
+// maxBatch bounds the connections accepted, or the reports read, in one go.
+const maxBatch = 32
 
 // closeRights closes every fd in a control message buffer.
 func closeRights(oob []byte) {
@@ -216,32 +248,60 @@ func (p *pool) acceptLoop(l io.Closer, name string) {
 			if err != nil {
 				return
 			}
-			var fd int
-			var sa unix.Sockaddr
+			// Every connection waiting in the kernel queue, in one go.
+			var batch []*pending
 			var aerr error
 			err = rc.Read(func(s uintptr) bool {
-				fd, sa, aerr = unix.Accept4(int(s), unix.SOCK_CLOEXEC)
-				return aerr != unix.EAGAIN && aerr != unix.EINTR
+				for len(batch) < maxBatch {
+					fd, sa, err := unix.Accept4(int(s), unix.SOCK_CLOEXEC)
+					if err == unix.EINTR {
+						continue
+					}
+					if err != nil {
+						if err != unix.EAGAIN {
+							aerr = err
+						}
+						return err != unix.EAGAIN || len(batch) > 0
+					}
+					batch = append(batch, &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()})
+				}
+				return true
 			})
 			if err != nil {
+				for _, c := range batch {
+					unix.Close(c.fd)
+				}
 				return // closed
+			}
+			if len(batch) > 0 && !p.hand(batch) {
+				return
 			}
 			if aerr != nil {
 				p.acceptError(name, aerr)
-				continue
 			}
-			c = &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()}
+			continue
 		}
-		select {
-		case p.conns <- c:
-		case <-p.done:
+		if !p.hand([]*pending{c}) {
+			return
+		}
+	}
+}
+
+// hand gives accepted connections to the pool; false when it has stopped
+// (they are closed then).
+func (p *pool) hand(cs []*pending) bool {
+	select {
+	case p.conns <- cs:
+		return true
+	case <-p.done:
+		for _, c := range cs {
 			if c.conn != nil {
 				c.conn.Close()
 			} else {
 				unix.Close(c.fd)
 			}
-			return
 		}
+		return false
 	}
 }
 

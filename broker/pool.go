@@ -84,9 +84,9 @@ type pool struct {
 	site *config.Site
 	log  *slog.Logger
 
-	events chan func()   // work for the pool goroutine
-	conns  chan *pending // accepted connections
-	done   chan struct{} // closed when run has stopped receiving
+	events chan func()     // work for the pool goroutine
+	conns  chan []*pending // accepted connections
+	done   chan struct{}   // closed when run has stopped receiving
 	wg     sync.WaitGroup
 
 	workers       []*worker
@@ -125,7 +125,7 @@ func newPool(b *Broker) (*pool, error) {
 		site:        b.cfg.Site,
 		log:         b.log,
 		events:      make(chan func(), 64),
-		conns:       make(chan *pending, 64),
+		conns:       make(chan []*pending, 64),
 		done:        make(chan struct{}),
 		slots:       1,
 		warm:        b.cfg.Site.Eager,
@@ -150,8 +150,10 @@ func (p *pool) run(ctx context.Context) (err error) {
 		// it was accepted, so it gets the explicit failure.
 		for {
 			select {
-			case c := <-p.conns:
-				p.fail(c, "the site is stopping")
+			case cs := <-p.conns:
+				for _, c := range cs {
+					p.fail(c, "the site is stopping")
+				}
 				p.wg.Wait()
 			default:
 				return
@@ -176,8 +178,10 @@ func (p *pool) run(ctx context.Context) (err error) {
 			p.beginStop("broker stopping")
 		case f := <-p.events:
 			f()
-		case c := <-p.conns:
-			p.enqueue(c)
+		case cs := <-p.conns:
+			for _, c := range cs {
+				p.enqueue(c)
+			}
 		case f := <-p.b.calls:
 			f(p)
 		case now := <-tick.C:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -103,6 +104,13 @@ func serve(args []string) error {
 	s := f.Site(*site)
 	if s == nil {
 		return fmt.Errorf("%s has no site %q", f.Path, *site)
+	}
+	if s.Mode != config.Proxy && os.Getenv("GOMAXPROCS") == "" {
+		// Handing off a connection is a few syscalls on one goroutine:
+		// a second thread only adds wakeups between threads, which cost
+		// more than the work (BENCHMARKS.md). Proxy mode copies in
+		// parallel and keeps every core.
+		runtime.GOMAXPROCS(1)
 	}
 	set, err := sockets.Open(s, rtDir, sockets.OSEnv)
 	var mismatch *sockets.MismatchError
