@@ -159,6 +159,22 @@ func (o SysvOptions) checkLog() error {
 	return nil
 }
 
+// configPath returns the config path the generator what writes for f,
+// after checking the options.
+func (o SysvOptions) configPath(what string, f *config.File, user bool) (string, error) {
+	if f == nil {
+		return "", fmt.Errorf("units: %s: no config", what)
+	}
+	cfg := o.Config
+	if cfg == "" {
+		cfg = f.Path
+	}
+	if err := o.check(cfg, user); err != nil {
+		return "", fmt.Errorf("units: %s: %w", what, err)
+	}
+	return cfg, nil
+}
+
 // check validates the options every generator uses, with cfg the config
 // path in effect; user says whether User must be set.
 func (o SysvOptions) check(cfg string, user bool) error {
@@ -241,15 +257,9 @@ func selectSites(f *config.File, only string) ([]*config.Site, error) {
 // Each line's id, four characters unique in the file, comes from the site
 // name (see inittabIDs), so regenerating gives the same ids.
 func Inittab(f *config.File, opt SysvOptions) ([]byte, error) {
-	if f == nil {
-		return nil, errors.New("units: inittab: no config")
-	}
-	cfg := opt.Config
-	if cfg == "" {
-		cfg = f.Path
-	}
-	if err := opt.check(cfg, true); err != nil {
-		return nil, fmt.Errorf("units: inittab: %w", err)
+	cfg, err := opt.configPath("inittab", f, true)
+	if err != nil {
+		return nil, err
 	}
 	levels, err := runlevels(opt.Runlevels)
 	if err != nil {
@@ -654,15 +664,9 @@ esac
 // newline in a command, and not every cron takes "\%" back, so a value
 // holding "%" is an error.
 func Crontab(f *config.File, opt SysvOptions) ([]byte, error) {
-	if f == nil {
-		return nil, errors.New("units: crontab: no config")
-	}
-	cfg := opt.Config
-	if cfg == "" {
-		cfg = f.Path
-	}
-	if err := opt.check(cfg, false); err != nil {
-		return nil, fmt.Errorf("units: crontab: %w", err)
+	cfg, err := opt.configPath("crontab", f, false)
+	if err != nil {
+		return nil, err
 	}
 	sites, err := selectSites(f, opt.Site)
 	if err != nil {

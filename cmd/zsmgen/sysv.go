@@ -238,7 +238,7 @@ func rcCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s is up to date\n", p)
 			continue
 		}
-		if err := writeExecutable(p, scripts[name]); err != nil {
+		if err := writeFile(p, scripts[name], 0o755); err != nil { // init runs it
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", p)
@@ -252,16 +252,17 @@ func rcCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// writeExecutable writes an rc script, mode 0755, through a temporary file
-// renamed into place, so that init never runs half a script.
-func writeExecutable(p string, content []byte) error {
+// writeFile writes content to p with mode perm through a temporary file
+// renamed into place, so that neither systemd nor init sees a file half
+// written.
+func writeFile(p string, content []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".zsmgen-*")
 	if err != nil {
 		return err
 	}
 	_, werr := tmp.Write(content)
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o755)); err != nil {
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), perm)); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}

@@ -169,18 +169,7 @@ func apply(dir string, c units.Changes) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(p), ".zsmgen-*")
-		if err != nil {
-			return err
-		}
-		_, werr := tmp.Write(w.Content)
-		cerr := tmp.Close()
-		if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
-			os.Remove(tmp.Name())
-			return err
-		}
-		if err := os.Rename(tmp.Name(), p); err != nil {
-			os.Remove(tmp.Name())
+		if err := writeFile(p, w.Content, 0o644); err != nil {
 			return err
 		}
 	}

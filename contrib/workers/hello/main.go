@@ -2,6 +2,9 @@
 // "hello" and runs the same under zsm handoff, under systemd socket
 // activation and standalone (binding -addr), through activation.Listen.
 //
+// -start-delay makes it sleep before it listens (or, socket-activated,
+// before it takes its sockets), to play a slow-starting app in benchmarks.
+//
 // It stops gracefully: on SIGTERM, or when the zsm broker ends its channel,
 // it stops accepting, finishes the requests in flight (at most -drain), and
 // exits 0.
@@ -39,9 +42,14 @@ func run(args []string, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to bind when not socket-activated")
 	slots := fs.Int("slots", activation.DefaultSlots, "connections taken at once under zsm handoff")
 	drain := fs.Duration("drain", 30*time.Second, "how long in-flight requests get to finish when stopping")
+	startDelay := fs.Duration("start-delay", 0, "sleep this long before listening (a slow-starting app)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *startDelay < 0 {
+		return fmt.Errorf("-start-delay %v: must not be negative", *startDelay)
+	}
+	time.Sleep(*startDelay)
 
 	ln, err := activation.Listen("tcp", *addr, activation.Slots(*slots))
 	if err != nil {
