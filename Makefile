@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test check lint unit fuzz clean
+.PHONY: all build demo test check lint unit fuzz bench clean
 
 all: build
 
@@ -41,6 +41,12 @@ fuzz:
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)
+
+# zsm against direct, haproxy and systemd-socket-proxyd (bench/doc.go):
+# tables on stdout, BENCHMARKS.md and bench/results.json. Installs nothing;
+# names the Debian packages it misses. BENCHFLAGS=-quick for a short run.
+bench:
+	$(GO) run ./bench $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -86,6 +86,7 @@ type pool struct {
 
 	events chan func()     // work for the pool goroutine
 	conns  chan []*pending // accepted connections
+	pipes  pipes           // proxy mode's splice pipes
 	done   chan struct{}   // closed when run has stopped receiving
 	wg     sync.WaitGroup
 
@@ -146,6 +147,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 	defer func() {
 		close(p.done)
 		p.wg.Wait()
+		defer p.pipes.close()
 		// An accept loop may have queued a connection on its way out:
 		// it was accepted, so it gets the explicit failure.
 		for {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -73,24 +72,8 @@ func (p *pool) forward(w *worker, c *pending) {
 		})
 		return
 	}
-	splice(c.conn, b)
+	p.pipes.splice(c.conn, b)
 	p.post(func() { p.finished(w) })
-}
-
-// splice copies both ways until both sides are done. io.Copy between
-// *net.TCPConn (or unix to TCP) uses splice(2): the bytes stay in the kernel.
-func splice(a, b net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		io.Copy(b, a)
-		closeWrite(b)
-		close(done)
-	}()
-	io.Copy(a, b)
-	closeWrite(a)
-	<-done
-	a.Close()
-	b.Close()
 }
 
 func closeWrite(c net.Conn) {
