@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 
@@ -45,6 +46,20 @@ func serve(args []string) error {
 	dest, err := parseLogDest(*logFlag)
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv("ZSM_CPUPROFILE"); path != "" {
+		// For `go run ./bench -pprof DIR`: the broker's own CPU profile,
+		// written when it stops. Not the workers'.
+		os.Unsetenv("ZSM_CPUPROFILE")
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	child := os.Getenv(daemonEnv) != ""
 	os.Unsetenv(daemonEnv)

@@ -1,0 +1,51 @@
+// Command bench measures zsm against its peers and prints the comparison
+// side by side: `make bench`, or
+//
+//	go run ./bench                 # everything, about five minutes
+//	go run ./bench -quick          # every scenario, very short, one round
+//	go run ./bench -scenario throughput -only handoff,direct -conn newconn
+//
+// It builds zsm, zsmgen and the hello worker (contrib/workers/hello) into a
+// temporary directory, runs every server on loopback with a bounded
+// duration, and writes a table per scenario to stdout, every figure with its
+// target to a JSON file (-json, default bench/results.json) and the same,
+// with the machine it ran on, to BENCHMARKS.md (-md, at the module root),
+// rendered from bench/benchmarks.md.tmpl. Its section "Where targets are
+// missed" is bench/notes.md, written by hand. A partial run (-quick,
+// -scenario, -only, one -conn) writes neither file unless -json or -md is
+// given, so that it never overwrites the results of a full one.
+//
+// Scenarios (-scenario):
+//
+//   - throughput: the same hello app served directly (it binds its port),
+//     through `zsm serve` in handoff, listen and proxy mode, behind haproxy
+//     (mode tcp, nbthread 1) and behind systemd-socket-proxyd; keep-alive and
+//     one new connection per request; req/s, p50 and p99 latency, and the
+//     ratio to direct.
+//   - start: cold start through a real systemd user manager (the harness
+//     test/with-systemd; needs root, skipped elsewhere with the reason): the
+//     time from connect to first byte of a socket-activated site whose app
+//     takes a known time to start, through zsm and through a plain systemd
+//     socket unit running the app itself; and for a warm pool, the same time
+//     for one request on a new connection, through zsm and direct.
+//   - reload: requests and failures across evenly spaced reloads
+//     (`zsm reload --wait`) per mode, against a steady run of the same
+//     length.
+//   - cost: the broker's resident memory with 1, 16 and 64 workers, its CPU
+//     time per 100k connections handed off (and proxied), and 10k concurrent
+//     idle connections held through handoff and proxy.
+//
+// Every scenario runs its baseline in the same run as what it compares,
+// in rounds that rotate the order, and reports medians; ratios are computed
+// from the medians. Nothing is installed: wrk and haproxy (Debian packages
+// wrk and haproxy) and systemd-socket-proxyd (package systemd) are checked up
+// front, and the command names the packages to install and exits when one is
+// missing. -loader go uses a built-in load generator instead of wrk, -peers=false
+// skips haproxy and systemd-socket-proxyd; `go test ./bench` runs a short smoke
+// run that way.
+//
+// Profiling the broker: -perf DIR records `perf record -g -p PID` of the
+// broker during every measured load of a zsm target; -pprof DIR starts each
+// broker with ZSM_CPUPROFILE=DIR/LABEL.pprof in its environment, for a broker
+// that writes a CPU profile there when it exits.
+package main

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenarios, in the order they run.
+const (
+	scenarioThroughput = "throughput"
+	scenarioStart      = "start"
+	scenarioReload     = "reload"
+	scenarioCost       = "cost"
+)
+
+var allScenarios = []string{scenarioThroughput, scenarioStart, scenarioReload, scenarioCost}
+
+// options are the command line, resolved.
+type options struct {
+	scenarios []string
+	only      []string // targets; nil: all
+	conns     []string // keepalive, newconn
+	loader    string   // wrk or go
+	peers     bool
+	quick     bool
+
+	rounds   int
+	duration time.Duration
+	warmup   time.Duration
+	clients  int
+	threads  int
+
+	coldN   int
+	delays  []time.Duration
+	warmN   int
+	reloads int
+	reloadD time.Duration
+	workers []int
+	cpuD    time.Duration
+	idleN   int
+	idleFor time.Duration
+
+	jsonPath string
+	mdPath   string
+	pprofDir string
+	perfDir  string
+}
+
+// parseFlags reads args. Relative output paths are relative to root.
+func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./bench [flags]   (make bench)\n\nMeasures zsm against its peers; see bench/doc.go.\n\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	scenarios := fs.String("scenario", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
+	only := fs.String("only", "", "targets to run (default all): "+strings.Join(allTargets, ", "))
+	conns := fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
+	fs.StringVar(&o.loader, "loader", "wrk", "load generator: wrk, or go (built in, for machines without wrk)")
+	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
+	fs.BoolVar(&o.quick, "quick", false, "very short runs, one round (flags given explicitly still apply)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds per comparison; each runs every target once, in rotated order")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one throughput load (wrk: whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load on each server before its first round")
+	fs.IntVar(&o.clients, "connections", 8, "concurrent connections of the load (wrk -c)")
+	fs.IntVar(&o.threads, "threads", 1, "wrk threads (wrk -t)")
+	fs.IntVar(&o.coldN, "cold-n", 10, "cold starts per site and start delay")
+	delays := fs.String("delays", "0s,200ms", "start delays of the app for cold starts")
+	fs.IntVar(&o.warmN, "warm-n", 2000, "sequential requests per round for the warm-pool latency")
+	fs.IntVar(&o.reloads, "reloads", 10, "reloads during a reload run")
+	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
+	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
+	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
+	fs.IntVar(&o.idleN, "idle-conns", 10000, "concurrent idle connections to hold")
+	fs.DurationVar(&o.idleFor, "idle-hold", 2*time.Second, "how long to hold them before checking each")
+	fs.StringVar(&o.jsonPath, "json", defaultJSON, `JSON results, relative to the module root ("" for none); by default written by full runs only`)
+	fs.StringVar(&o.mdPath, "md", defaultMarkdown, `markdown report, relative to the module root ("" for none); by default written by full runs only`)
+	fs.StringVar(&o.pprofDir, "pprof", "", "start each broker with ZSM_CPUPROFILE=DIR/LABEL.pprof")
+	fs.StringVar(&o.perfDir, "perf", "", "record `perf record -g -p BROKER` into DIR during every measured load of a zsm target")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if o.quick {
+		quick := map[string]func(){
+			"rounds":          func() { o.rounds = 1 },
+			"duration":        func() { o.duration = time.Second },
+			"warmup":          func() { o.warmup = 100 * time.Millisecond },
+			"cold-n":          func() { o.coldN = 3 },
+			"warm-n":          func() { o.warmN = 300 },
+			"reload-duration": func() { o.reloadD = 2 * time.Second },
+			"cpu-duration":    func() { o.cpuD = time.Second },
+			"idle-conns":      func() { o.idleN = 1000 },
+			"idle-hold":       func() { o.idleFor = 200 * time.Millisecond },
+		}
+		for name, f := range quick {
+			if !set[name] {
+				f()
+			}
+		}
+	}
+	usage := func(format string, a ...any) (options, error) {
+		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
+		return o, errUsage
+	}
+	if fs.NArg() > 0 {
+		return usage("unexpected arguments: %q", fs.Args())
+	}
+	var err error
+	if o.scenarios, err = list(*scenarios, allScenarios); err != nil {
+		return usage("-scenario: %v", err)
+	}
+	if *only != "" {
+		if o.only, err = list(*only, allTargets); err != nil {
+			return usage("-only: %v", err)
+		}
+	}
+	if o.conns, err = list(*conns, []string{keepAlive, newConn}); err != nil {
+		return usage("-conn: %v", err)
+	}
+	if o.loader != "wrk" && o.loader != "go" {
+		return usage("-loader %q: want wrk or go", o.loader)
+	}
+	for _, s := range splitList(*delays) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return usage("-delays: %q is not a duration", s)
+		}
+		o.delays = append(o.delays, d)
+	}
+	for _, s := range splitList(*workers) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return usage("-workers: %q is not a positive number", s)
+		}
+		o.workers = append(o.workers, n)
+	}
+	for name, v := range map[string]int{"rounds": o.rounds, "connections": o.clients, "threads": o.threads,
+		"cold-n": o.coldN, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
+		if v < 1 {
+			return usage("-%s must be at least 1", name)
+		}
+	}
+	for name, v := range map[string]time.Duration{"duration": o.duration, "reload-duration": o.reloadD, "cpu-duration": o.cpuD} {
+		if v <= 0 {
+			return usage("-%s must be positive", name)
+		}
+	}
+	// A partial run must not overwrite the results of a full one.
+	if o.partial() {
+		if !set["json"] {
+			o.jsonPath = ""
+		}
+		if !set["md"] {
+			o.mdPath = ""
+		}
+	}
+	for _, p := range []*string{&o.jsonPath, &o.mdPath, &o.pprofDir, &o.perfDir} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(root, *p)
+		}
+	}
+	return o, nil
+}
+
+// Where a full run writes its results, relative to the module root.
+const (
+	defaultJSON     = "bench/results.json"
+	defaultMarkdown = "BENCHMARKS.md"
+)
+
+// partial reports whether the run leaves something out: -quick, or a
+// subset of the scenarios, targets or kinds of connection.
+func (o options) partial() bool {
+	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// list splits s and checks every entry is one of valid.
+func list(s string, valid []string) ([]string, error) {
+	out := splitList(s)
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	for _, v := range out {
+		if !slices.Contains(valid, v) {
+			return nil, fmt.Errorf("unknown %q (want one of %s)", v, strings.Join(valid, ", "))
+		}
+	}
+	return out, nil
+}
+
+// wants reports whether target runs: -only and -peers.
+func (o options) wants(target string) bool {
+	if isPeer(target) && !o.peers {
+		return false
+	}
+	return o.only == nil || slices.Contains(o.only, target)
+}
+
+// has reports whether scenario runs.
+func (o options) has(scenario string) bool { return slices.Contains(o.scenarios, scenario) }

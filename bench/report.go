@@ -1,0 +1,182 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+)
+
+// printScenario writes a scenario's tables as aligned text.
+func printScenario(w io.Writer, sc *Scenario) {
+	fmt.Fprintf(w, "\n## %s\n", sc.Title)
+	printTables(w, sc)
+}
+
+// printTables writes what a scenario says and its tables.
+func printTables(w io.Writer, sc *Scenario) {
+	for _, n := range sc.Notes {
+		fmt.Fprintf(w, "%s\n", n)
+	}
+	if sc.Skipped != "" {
+		fmt.Fprintf(w, "skipped: %s\n", sc.Skipped)
+	}
+	if sc.Error != "" {
+		fmt.Fprintf(w, "FAILED: %s\n", sc.Error)
+	}
+	for _, t := range sc.Tables {
+		if t.Title != "" {
+			fmt.Fprintf(w, "\n%s\n", t.Title)
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(t.Header, "\t"))
+		for _, r := range t.Rows {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		}
+		tw.Flush()
+		for _, n := range t.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+}
+
+// summaryTable lists every target with its figure.
+func summaryTable(r *Results) *Table {
+	t := &Table{Header: []string{"figure", "value", "target", "met"}}
+	for _, sc := range r.Scenarios {
+		for _, f := range sc.Figures {
+			if f.Target == nil {
+				continue
+			}
+			v, met := "not measured", "?"
+			if f.Value != nil {
+				v = formatValue(*f.Value, f.Unit)
+			}
+			if f.Pass != nil {
+				met = "✓"
+				if !*f.Pass {
+					met = "✗ missed"
+				}
+			}
+			t.row(f.ID, v, f.Target.Text, met)
+		}
+	}
+	return t
+}
+
+// printSummary writes every target and whether it was met.
+func printSummary(w io.Writer, r *Results) {
+	s := r.Summary
+	fmt.Fprintf(w, "\n## Targets: %d met, %d missed, %d not measured (of %d)\n", s.Met, s.Missed, s.NotMeasured, s.Targets)
+	printTables(w, &Scenario{Tables: []*Table{summaryTable(r)}})
+}
+
+// writeJSON writes r to path, atomically.
+func writeJSON(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return writeFile(path, append(b, '\n'))
+}
+
+//go:embed benchmarks.md.tmpl
+var markdownTemplate string
+
+// notes is the hand-written section "Where targets are missed".
+//
+//go:embed notes.md
+var notes string
+
+// writeMarkdown renders BENCHMARKS.md to path.
+func writeMarkdown(path string, r *Results) error {
+	t, err := template.New("BENCHMARKS.md").Funcs(template.FuncMap{
+		"table":   markdownTable,
+		"summary": func() *Table { return summaryTable(r) },
+		"join":    strings.Join,
+	}).Parse(markdownTemplate)
+	if err != nil {
+		return fmt.Errorf("markdown template: %w", err)
+	}
+	var b strings.Builder
+	err = t.Execute(&b, struct {
+		*Results
+		Notes string
+	}{r, notesBody(notes)})
+	if err != nil {
+		return fmt.Errorf("markdown template: %w", err)
+	}
+	return writeFile(path, []byte(b.String()))
+}
+
+// notesBody is notes.md without its leading HTML comment (the note to
+// whoever edits it).
+func notesBody(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "<!--") {
+		if _, rest, ok := strings.Cut(s, "-->"); ok {
+			s = strings.TrimSpace(rest)
+		}
+	}
+	return s
+}
+
+// markdownTable renders t as a GitHub table.
+func markdownTable(t *Table) string {
+	var b strings.Builder
+	if t.Title != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", t.Title)
+	}
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	line := func(cells []string) {
+		b.WriteString("|")
+		for _, c := range cells {
+			b.WriteString(" " + cell(c) + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(t.Header)
+	sep := make([]string, len(t.Header))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	line(sep)
+	for _, r := range t.Rows {
+		line(r)
+	}
+	if len(t.Notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range t.Notes {
+			fmt.Fprintf(&b, "%s\n", n)
+		}
+	}
+	return b.String()
+}
+
+// writeFile writes b to path through a temp file and a rename.
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

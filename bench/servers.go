@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Targets: what a client talks to.
+const (
+	targetDirect  = "direct"        // hello binds its own port
+	targetHandoff = "handoff"       // zsm serve, mode handoff
+	targetListen  = "listen"        // zsm serve, mode listen
+	targetProxy   = "proxy"         // zsm serve, mode proxy, one backend
+	targetHAProxy = "haproxy"       // haproxy, mode tcp, nbthread 1, before a direct hello
+	targetProxyd  = "socket-proxyd" // systemd-socket-proxyd before a direct hello
+)
+
+// allTargets in the order tables show them.
+var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetProxyd}
+
+// isZSM reports whether target is a zsm mode.
+func isZSM(target string) bool {
+	return target == targetHandoff || target == targetListen || target == targetProxy
+}
+
+// isPeer reports whether target is another program than zsm and hello.
+func isPeer(target string) bool { return target == targetHAProxy || target == targetProxyd }
+
+// siteName is the name of every site the bench runs with zsm serve: each
+// broker has a runtime dir of its own.
+const siteName = "bench"
+
+// readyTimeout bounds how long a server may take to serve its first request.
+const readyTimeout = 60 * time.Second
+
+// A server is one target, running: clients connect to addr.
+type server struct {
+	target string
+	addr   string   // 127.0.0.1:PORT
+	main   *process // the measured process: the broker, the proxy, or hello
+	procs  []*process
+	// For zsm targets: the runtime dir (zsm reload needs it) and the CPU
+	// profile the broker was asked to write ("" without -pprof).
+	runtimeDir string
+	profile    string
+}
+
+// site describes a zsm site to run.
+type site struct {
+	mode    string // handoff, listen or proxy
+	workers int    // pool min_idle and max (not in proxy mode)
+	eager   bool
+	slots   int // hello -slots (handoff)
+	label   string
+}
+
+// startTarget starts target for the scenario part label (used to name
+// profiles) and waits until it serves.
+func (l *lab) startTarget(ctx context.Context, target, label string) (*server, error) {
+	switch target {
+	case targetDirect:
+		return l.startDirect(ctx)
+	case targetHandoff, targetListen, targetProxy:
+		return l.startZSM(ctx, site{mode: target, workers: 1, label: label})
+	case targetHAProxy:
+		return l.startHAProxy(ctx)
+	case targetProxyd:
+		return l.startProxyd(ctx)
+	}
+	return nil, fmt.Errorf("unknown target %q", target)
+}
+
+// stopServer stops every process of s, newest first.
+func (l *lab) stopServer(s *server) error {
+	var first error
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		if err := l.stop(s.procs[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	if s.profile != "" {
+		if _, err := os.Stat(s.profile); err != nil {
+			fmt.Fprintf(l.log, "  no CPU profile at %s: the broker does not honour ZSM_CPUPROFILE\n", s.profile)
+		} else {
+			fmt.Fprintf(l.log, "  CPU profile of the broker: %s (go tool pprof -top %s)\n", s.profile, s.profile)
+		}
+	}
+	return first
+}
+
+// startDirect runs hello binding its own port.
+func (l *lab) startDirect(ctx context.Context) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := l.start("hello-direct", []string{l.binary("hello"), "-addr", addr}, l.env(), syscall.SIGKILL)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{target: targetDirect, addr: addr, main: p, procs: []*process{p}}
+	return s, l.waitServing(ctx, s)
+}
+
+// startZSM runs `zsm serve --site bench --config F` bound to its own
+// socket, with a runtime dir of its own.
+func (l *lab) startZSM(ctx context.Context, st site) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cfg, err := l.siteConfig(st, addr)
+	if err != nil {
+		return nil, err
+	}
+	path := l.path("site-"+st.mode, ".hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	rt := l.path("rt", "")
+	if err := os.Mkdir(rt, 0o700); err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	env := l.env("XDG_RUNTIME_DIR=" + rt)
+	s := &server{target: st.mode, addr: addr, runtimeDir: rt}
+	if l.opts.pprofDir != "" {
+		s.profile = filepath.Join(l.opts.pprofDir, sanitize(st.label)+".pprof")
+		env = append(env, "ZSM_CPUPROFILE="+s.profile)
+	}
+	// SIGTERM: the broker stops its workers before it exits.
+	p, err := l.start("zsm-"+st.mode, []string{l.binary("zsm"), "serve", "--site", siteName, "--config", path}, env, syscall.SIGTERM)
+	if err != nil {
+		return nil, err
+	}
+	s.main, s.procs = p, []*process{p}
+	return s, l.waitServing(ctx, s)
+}
+
+// siteConfig is the HCL of one site serving hello on addr.
+func (l *lab) siteConfig(st site, addr string) (string, error) {
+	hello := l.binary("hello")
+	var b strings.Builder
+	fmt.Fprintf(&b, "site %q {\n", siteName)
+	fmt.Fprintf(&b, "  listen   = [%q]\n", addr)
+	fmt.Fprintf(&b, "  mode     = %q\n", st.mode)
+	fmt.Fprintf(&b, "  protocol = \"http\"\n")
+	if st.eager {
+		fmt.Fprintf(&b, "  eager    = true\n")
+	}
+	switch st.mode {
+	case targetProxy:
+		port, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "  command  = [%q, \"-addr\", \"127.0.0.1:{port}\"]\n", hello)
+		fmt.Fprintf(&b, "  backend {\n    address = \"127.0.0.1:{port}\"\n    ports   = \"%d\"\n  }\n", port)
+		fmt.Fprintf(&b, "  pool {\n    queue     = 1024\n    idle_stop = \"0s\"\n  }\n")
+	default:
+		slots := st.slots
+		if slots == 0 {
+			slots = 64
+		}
+		fmt.Fprintf(&b, "  command  = [%q, \"-slots\", \"%d\"]\n", hello, slots)
+		w := max(st.workers, 1)
+		fmt.Fprintf(&b, "  pool {\n    min_idle  = %d\n    max       = %d\n    queue     = 1024\n    idle_stop = \"0s\"\n  }\n", w, w)
+	}
+	fmt.Fprintf(&b, "  timeouts {\n    stop = \"10s\"\n  }\n}\n")
+	return b.String(), nil
+}
+
+// startHAProxy runs haproxy (mode tcp, one thread) before a direct hello.
+func (l *lab) startHAProxy(ctx context.Context) (*server, error) {
+	backend, err := l.startDirect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cfg := l.path("haproxy", ".cfg")
+	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`global
+  maxconn 4096
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen bench
+  bind %s
+  server app %s
+`, addr, backend.addr)), 0o600)
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	p, err := l.start("haproxy", []string{"haproxy", "-db", "-f", cfg}, l.env(), syscall.SIGKILL)
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	s := &server{target: targetHAProxy, addr: addr, main: p, procs: []*process{backend.main, p}}
+	return s, l.waitServing(ctx, s)
+}
+
+// proxydPath is systemd's socket proxy.
+const proxydPath = "/usr/lib/systemd/systemd-socket-proxyd"
+
+// startProxyd runs systemd-socket-proxyd, socket-activated by
+// systemd-socket-activate, before a direct hello.
+func (l *lab) startProxyd(ctx context.Context) (*server, error) {
+	backend, err := l.startDirect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := l.start("socket-proxyd", []string{"systemd-socket-activate", "-l", addr,
+		proxydPath, "--connections-max=30000", backend.addr}, l.env(), syscall.SIGKILL)
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	s := &server{target: targetProxyd, addr: addr, main: p, procs: []*process{backend.main, p}}
+	return s, l.waitServing(ctx, s)
+}
+
+// failStart stops what a half-started server started and returns err.
+func (l *lab) failStart(s *server, err error) error {
+	l.stopServer(s)
+	return err
+}
+
+// waitServing waits until s answers GET / with 200. On failure it stops s.
+func (l *lab) waitServing(ctx context.Context, s *server) error {
+	err := eventually(ctx, readyTimeout, s.target+" at "+s.addr+" to serve", func() (bool, error) {
+		for _, p := range s.procs {
+			if p.exited() {
+				return false, p.exitError()
+			}
+		}
+		code, _, err := get(s.addr)
+		return err == nil && code == http.StatusOK, nil
+	})
+	if err != nil {
+		l.stopServer(s)
+		return fmt.Errorf("starting %s: %w", s.target, err)
+	}
+	return nil
+}
+
+// get makes one GET / on a new connection and returns the status and the
+// X-Worker-Pid header.
+func get(addr string) (int, int, error) {
+	c, err := net.DialTimeout("tcp", addr, opTimeout)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(opTimeout))
+	if _, err := c.Write(requestClose); err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp.Body.Close()
+	pid, _ := strconv.Atoi(resp.Header.Get("X-Worker-Pid"))
+	return resp.StatusCode, pid, nil
+}

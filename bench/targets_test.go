@@ -1,0 +1,108 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTargetMet(t *testing.T) {
+	tests := []struct {
+		name   string
+		target Target
+		v      float64
+		want   bool
+	}{
+		{"at least, above", atLeast(0.9, "× direct"), 0.95, true},
+		{"at least, equal", atLeast(0.9, "× direct"), 0.9, true},
+		{"at least, below", atLeast(0.9, "× direct"), 0.89, false},
+		{"at most, below", atMost(5, "ms"), 4.9, true},
+		{"at most, equal", atMost(5, "ms"), 5, true},
+		{"at most, above", atMost(5, "ms"), 5.1, false},
+		{"zero failures", Target{Op: "<=", Value: 0, Text: "0 failed"}, 0, true},
+		{"one failure", Target{Op: "<=", Value: 0, Text: "0 failed"}, 1, false},
+		{"not measured", atLeast(0.9, "× direct"), math.NaN(), false},
+		{"not measured, at most", atMost(5, "ms"), math.NaN(), false},
+		{"unknown op", Target{Op: "==", Value: 1}, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.target.Met(tt.v); got != tt.want {
+				t.Errorf("%+v.Met(%v) = %v, want %v", tt.target, tt.v, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestThroughputTargets pins the throughput targets.
+func TestThroughputTargets(t *testing.T) {
+	tests := []struct {
+		conn, target string
+		want         []ratioTarget
+	}{
+		{keepAlive, targetHandoff, []ratioTarget{{"direct", 0.90}}},
+		{newConn, targetHandoff, []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}}},
+		{keepAlive, targetListen, []ratioTarget{{"direct", 0.95}}},
+		{newConn, targetListen, []ratioTarget{{"direct", 0.95}}},
+		{keepAlive, targetProxy, []ratioTarget{{"haproxy", 1.0}, {"socket-proxyd", 1.7}}},
+		{newConn, targetProxy, []ratioTarget{{"haproxy", 1.0}, {"socket-proxyd", 1.7}}},
+		{keepAlive, targetDirect, nil},
+		{newConn, targetHAProxy, nil},
+	}
+	for _, tt := range tests {
+		got := throughputTargets(tt.conn, tt.target)
+		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(ratioTarget{})); diff != "" {
+			t.Errorf("throughputTargets(%s, %s) (-want +got):\n%s", tt.conn, tt.target, diff)
+		}
+	}
+}
+
+func TestCheckAndSummary(t *testing.T) {
+	sc := &Scenario{}
+	cells := []string{
+		sc.check("a", 0.95, "x", atLeast(0.9, "%.2f× direct", 0.9)),
+		sc.check("b", 0.5, "x", atLeast(0.6, "%.2f× direct", 0.6)),
+		sc.check("c", math.NaN(), "x", atLeast(1.3, "%.2f× haproxy", 1.3)),
+	}
+	sc.add("d", 12, "req/s")
+	for i, want := range []string{"✓ ≥ 0.90× direct (0.95×)", "✗ ≥ 0.60× direct (0.50×)", "? ≥ 1.30× haproxy (not measured)"} {
+		if cells[i] != want {
+			t.Errorf("cell %d = %q, want %q", i, cells[i], want)
+		}
+	}
+	r := &Results{Scenarios: []*Scenario{sc}}
+	r.finish()
+	if want := (Summary{Targets: 3, Met: 1, Missed: 1, NotMeasured: 1}); r.Summary != want {
+		t.Errorf("summary = %+v, want %+v", r.Summary, want)
+	}
+	if f := sc.Figures[2]; f.Value != nil || f.Pass != nil {
+		t.Errorf("a figure not measured has value %v, pass %v; want both null", f.Value, f.Pass)
+	}
+	sum := summaryTable(r)
+	if len(sum.Rows) != 3 || !strings.Contains(strings.Join(sum.Rows[1], " "), "missed") {
+		t.Errorf("summary table rows = %q", sum.Rows)
+	}
+}
+
+func TestMarkdownTable(t *testing.T) {
+	tab := &Table{Title: "T", Header: []string{"a", "b"}, Notes: []string{"n"}}
+	tab.row("x|y", "2")
+	want := "**T**\n\n| a | b |\n| --- | --- |\n| x\\|y | 2 |\n\nn\n"
+	if got := markdownTable(tab); got != want {
+		t.Errorf("markdownTable =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestNotesBody(t *testing.T) {
+	if got := notesBody("<!-- for editors -->\n\nText.\n"); got != "Text." {
+		t.Errorf("notesBody = %q", got)
+	}
+	if got := notesBody("Just text.\n"); got != "Just text." {
+		t.Errorf("notesBody = %q", got)
+	}
+	if strings.Contains(notesBody(notes), "<!--") || notesBody(notes) == "" {
+		t.Errorf("bench/notes.md renders as %q", notesBody(notes))
+	}
+}
