@@ -133,10 +133,11 @@ func TestGoBuild(t *testing.T) {
 
 	t.Run("commands", func(t *testing.T) {
 		root := writeModule(t, map[string]string{
-			"cmd/one/main.go":         mainGo,
-			"cmd/two/main.go":         mainGo,
-			"cmd/two/internal/x/x.go": "package x\n",
-			"lib/lib.go":              "package lib\n",
+			"cmd/one/main.go":               mainGo,
+			"cmd/two/main.go":               mainGo,
+			"cmd/two/internal/x/x.go":       "package x\n",
+			"lib/lib.go":                    "package lib\n",
+			"contrib/workers/hello/main.go": mainGo,
 		})
 		out := t.TempDir()
 		if err := goBuild(root, out, false); err != nil {
@@ -150,7 +151,7 @@ func TestGoBuild(t *testing.T) {
 		for _, e := range entries {
 			got = append(got, e.Name())
 		}
-		if diff := cmp.Diff([]string{"one", "two"}, got); diff != "" {
+		if diff := cmp.Diff([]string{"hello", "one", "two"}, got); diff != "" {
 			t.Errorf("built (-want +got):\n%s", diff)
 		}
 	})
