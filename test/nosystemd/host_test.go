@@ -6,8 +6,10 @@ package nosystemd_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
@@ -28,18 +31,19 @@ func TestMain(m *testing.M) { systemdtest.MainWithout(m) }
 // runs the broker: as root, the unprivileged "nobody" (so that the scripts'
 // su is exercised), otherwise the user running the test.
 type host struct {
-	t       *testing.T
-	bin     string // zsm, zsmgen, hello; zsm is also in dir
-	dir     string
-	user    string
-	uid     int
-	site    string
-	config  string
-	addr    string
-	pidfile string
-	log     string
-	env     []string
-	brokers []int // every broker pid seen, killed at the end if still alive
+	t          *testing.T
+	bin        string // zsm, zsmgen, hello; zsm is also in dir
+	dir        string
+	user       string
+	uid        int
+	site       string
+	config     string
+	addr       string
+	statusAddr string // the site's own status page
+	pidfile    string
+	log        string
+	env        []string
+	brokers    []int // every broker pid seen, killed at the end if still alive
 }
 
 // newHost lays out site; asNobody runs its broker as "nobody" when the test
@@ -88,6 +92,7 @@ func newHost(t *testing.T, site string, asNobody bool) *host {
 		t.Fatal(err)
 	}
 	h.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h.statusAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	h.pidfile = filepath.Join(h.dir, "run", site+".pid")
 	h.log = filepath.Join(h.dir, "log", site+".log")
 	h.config = filepath.Join(h.dir, "s.hcl")
@@ -102,8 +107,11 @@ func newHost(t *testing.T, site string, asNobody bool) *host {
   timeouts {
     stop = "5s"
   }
+  status {
+    listen = %q
+  }
 }
-`, site, h.addr, filepath.Join(bin, "hello"))
+`, site, h.addr, filepath.Join(bin, "hello"), h.statusAddr)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +209,23 @@ func (h *host) serves() {
 	if err != nil || code != 200 || body != "hello\n" {
 		h.t.Fatalf("GET %s: %d %q %v", h.addr, code, body, err)
 	}
+}
+
+// status reads the site's status page as JSON.
+func (h *host) status() (busapi.Status, error) {
+	resp, err := http.Get("http://" + h.statusAddr + "/status.json")
+	if err != nil {
+		return busapi.Status{}, err
+	}
+	defer resp.Body.Close()
+	var sites []busapi.Status
+	if err := json.NewDecoder(resp.Body).Decode(&sites); err != nil {
+		return busapi.Status{}, err
+	}
+	if len(sites) != 1 {
+		return busapi.Status{}, fmt.Errorf("status page shows %d sites, want 1", len(sites))
+	}
+	return sites[0], nil
 }
 
 // logCount counts the log file's lines containing s.

@@ -79,6 +79,11 @@ func TestRCScript(t *testing.T) {
 	if p := h.brokerPid(); p != pid {
 		t.Errorf("the pid file changed across reloads: %d, was %d", p, pid)
 	}
+	// The site's status page runs without systemd too.
+	st, err := h.status()
+	if err != nil || st.Site != h.site || st.State != "running" || st.Generation != reloads || st.Served == 0 || st.Failed != 0 {
+		t.Errorf("status page: %+v, %v; want %s running, generation %d, connections served, none failed", st, err, h.site, reloads)
+	}
 
 	// logrotate: move the log away, SIGUSR1, and the broker writes a new one.
 	if err := os.Rename(h.log, h.log+".1"); err != nil {
