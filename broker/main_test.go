@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,11 +34,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	code := m.Run()
-	if zsmBinary.path != "" {
-		os.RemoveAll(filepath.Dir(zsmBinary.path)) // built by the benchmark
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // testWorker runs one kind of worker.
