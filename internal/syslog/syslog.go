@@ -12,6 +12,7 @@ package syslog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -86,8 +87,8 @@ func (c *Conn) send(sev int, tag string, msg []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.c != nil {
-		if _, err := c.c.Write(line); err == nil {
-			return nil
+		if err := c.writeLocked(line); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
 		}
 		c.c.Close()
 		c.c = nil
@@ -95,6 +96,15 @@ func (c *Conn) send(sev int, tag string, msg []byte) error {
 	if err := c.dialLocked(); err != nil {
 		return err
 	}
+	return c.writeLocked(line)
+}
+
+// sendTimeout bounds a send to a syslog daemon that does not read (its
+// queue is full): the message is dropped rather than the broker stalled.
+const sendTimeout = 100 * time.Millisecond
+
+func (c *Conn) writeLocked(line []byte) error {
+	c.c.SetWriteDeadline(time.Now().Add(sendTimeout))
 	_, err := c.c.Write(line)
 	return err
 }

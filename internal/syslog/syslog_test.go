@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -112,4 +113,30 @@ func TestDialMissing(t *testing.T) {
 	if _, err := Dial(filepath.Join(t.TempDir(), "none")); err == nil {
 		t.Error("Dial of a missing socket: no error")
 	}
+}
+
+// A daemon that stops reading costs a message, not a stalled broker.
+func TestSendToStuckDaemon(t *testing.T) {
+	d := listen(t, filepath.Join(t.TempDir(), "log"))
+	c := dial(t, d)
+	for i := range 5000 {
+		start := time.Now()
+		err := c.send(sevInfo, "zsm", []byte("filling the queue"))
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("message %d: %v; want a deadline error", i, err)
+		}
+		if took := time.Since(start); took > 10*sendTimeout {
+			t.Errorf("a send to a full queue took %v", took)
+		}
+		// The daemon reads again: the next message goes through.
+		d.next()
+		if err := c.send(sevInfo, "zsm", []byte("after")); err != nil {
+			t.Errorf("after the daemon read again: %v", err)
+		}
+		return
+	}
+	t.Fatal("5000 messages fitted in a queue nobody reads")
 }
