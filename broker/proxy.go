@@ -8,15 +8,19 @@ import (
 )
 
 const (
-	probeEvery  = 50 * time.Millisecond  // how often a starting backend is tried
+	probeFirst  = 2 * time.Millisecond   // a starting backend is tried this soon again,
+	probeEvery  = 50 * time.Millisecond  // then less and less often, down to this
 	dialTimeout = 5 * time.Second        // a backend's connect, under load
 	maxRetries  = 3                      // backends one connection is offered to
 	proxyGrace  = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
 )
 
-// probe marks a proxy backend ready once its port answers.
+// probe marks a proxy backend ready once its port answers. The first
+// tries come quickly: while the only backend restarts, connections wait in
+// the queue for it.
 func (p *pool) probe(w *worker) {
-	t := time.NewTicker(probeEvery)
+	wait := probeFirst
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		c, err := net.DialTimeout("tcp", w.backend, time.Second)
@@ -25,6 +29,8 @@ func (p *pool) probe(w *worker) {
 			p.post(func() { p.becameReady(w, 1) })
 			return
 		}
+		t.Reset(wait)
+		wait = min(2*wait, probeEvery)
 		select {
 		case <-t.C:
 		case <-p.done:
