@@ -182,15 +182,10 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 
 // startHAProxy runs haproxy (mode tcp, one thread) before a direct hello.
 func (l *lab) startHAProxy(ctx context.Context) (*server, error) {
-	backend, err := l.startDirect(ctx)
+	backend, addr, err := l.startBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, l.failStart(backend, err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg := l.path("haproxy", ".cfg")
 	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`global
   maxconn 4096
@@ -221,15 +216,10 @@ const proxydPath = "/usr/lib/systemd/systemd-socket-proxyd"
 // startProxyd runs systemd-socket-proxyd, socket-activated by
 // systemd-socket-activate, before a direct hello.
 func (l *lab) startProxyd(ctx context.Context) (*server, error) {
-	backend, err := l.startDirect(ctx)
+	backend, addr, err := l.startBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, l.failStart(backend, err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	p, err := l.start("socket-proxyd", []string{"systemd-socket-activate", "-l", addr,
 		proxydPath, "--connections-max=30000", backend.addr}, l.env(), syscall.SIGKILL)
 	if err != nil {
@@ -237,6 +227,20 @@ func (l *lab) startProxyd(ctx context.Context) (*server, error) {
 	}
 	s := &server{target: targetProxyd, addr: addr, main: p, procs: []*process{backend.main, p}}
 	return s, l.waitServing(ctx, s)
+}
+
+// startBackend starts the direct app that a peer forwards to, and picks
+// the peer's own address.
+func (l *lab) startBackend(ctx context.Context) (*server, string, error) {
+	backend, err := l.startDirect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", l.failStart(backend, err)
+	}
+	return backend, "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // failStart stops what a half-started server started and returns err.
