@@ -92,16 +92,6 @@ func (p *File) Remove() error {
 	return err
 }
 
-// Read returns the pid written in the file at path.
-func Read(path string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return read(f)
-}
-
 // checkDir refuses a directory where someone else could replace the pid
 // file: one owned by another user (but root), or writable by others
 // without the sticky bit (as /tmp has).

@@ -18,8 +18,8 @@ func TestAcquire(t *testing.T) {
 	if p.Stale != 0 {
 		t.Errorf("Stale = %d for a new file", p.Stale)
 	}
-	if pid, err := Read(path); err != nil || pid != os.Getpid() {
-		t.Errorf("Read = %d, %v; want %d", pid, err, os.Getpid())
+	if b, err := os.ReadFile(path); err != nil || string(b) != strconv.Itoa(os.Getpid())+"\n" {
+		t.Errorf("pid file holds %q, %v; want %d", b, err, os.Getpid())
 	}
 	if st, err := os.Stat(filepath.Dir(path)); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("directory: %v, %v; want a private one", st.Mode(), err)
