@@ -47,20 +47,6 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if path := os.Getenv("ZSM_CPUPROFILE"); path != "" {
-		// For `go run ./bench -pprof DIR`: the broker's own CPU profile,
-		// written when it stops. Not the workers'.
-		os.Unsetenv("ZSM_CPUPROFILE")
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	child := os.Getenv(daemonEnv) != ""
 	os.Unsetenv(daemonEnv)
 	if *detach && !child {
@@ -77,6 +63,21 @@ func serve(args []string) error {
 			cargs = append(cargs, "--if-stopped")
 		}
 		return daemonize(cargs)
+	}
+	if path := os.Getenv("ZSM_CPUPROFILE"); path != "" {
+		// For `go run ./bench -pprof DIR`: the broker's own CPU profile
+		// (the daemon child's, not its parent's), written when it stops.
+		// Not the workers'.
+		os.Unsetenv("ZSM_CPUPROFILE")
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rtDir, err := runtimeDir()
 	if err != nil {
