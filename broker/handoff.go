@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -227,62 +226,45 @@ func pollable(f *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
-// acceptLoop accepts connections on l until l is closed. In handoff mode
-// connections are accepted with accept4 on the raw socket, as blocking fds
-// the broker never reads, so nothing but the fd passes through the broker.
-func (p *pool) acceptLoop(l io.Closer, name string) {
+// acceptLoop accepts connections on l until l is closed: with accept4 on
+// the raw socket, as blocking fds the broker never reads, so nothing but
+// the fd passes through the broker.
+func (p *pool) acceptLoop(l *os.File, name string) {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		var c *pending
-		if nl, ok := l.(net.Listener); ok {
-			conn, err := nl.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
+		// Every connection waiting in the kernel queue, in one go.
+		var batch []*pending
+		var aerr error
+		err = rc.Read(func(s uintptr) bool {
+			for len(batch) < maxBatch {
+				fd, sa, err := unix.Accept4(int(s), unix.SOCK_CLOEXEC)
+				if err == unix.EINTR {
+					continue
 				}
-				p.acceptError(name, err)
-				continue
-			}
-			c = &pending{fd: -1, conn: conn, listener: name, peer: conn.RemoteAddr().String(), at: time.Now()}
-		} else {
-			rc, err := l.(syscall.Conn).SyscallConn()
-			if err != nil {
-				return
-			}
-			// Every connection waiting in the kernel queue, in one go.
-			var batch []*pending
-			var aerr error
-			err = rc.Read(func(s uintptr) bool {
-				for len(batch) < maxBatch {
-					fd, sa, err := unix.Accept4(int(s), unix.SOCK_CLOEXEC)
-					if err == unix.EINTR {
-						continue
+				if err != nil {
+					if err != unix.EAGAIN {
+						aerr = err
 					}
-					if err != nil {
-						if err != unix.EAGAIN {
-							aerr = err
-						}
-						return err != unix.EAGAIN || len(batch) > 0
-					}
-					batch = append(batch, &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()})
+					return err != unix.EAGAIN || len(batch) > 0
 				}
-				return true
-			})
-			if err != nil {
-				for _, c := range batch {
-					unix.Close(c.fd)
-				}
-				return // closed
+				batch = append(batch, &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()})
 			}
-			if len(batch) > 0 && !p.hand(batch) {
-				return
+			return true
+		})
+		if err != nil {
+			for _, c := range batch {
+				unix.Close(c.fd)
 			}
-			if aerr != nil {
-				p.acceptError(name, aerr)
-			}
-			continue
+			return // closed
 		}
-		if !p.hand([]*pending{c}) {
+		if len(batch) > 0 && !p.hand(batch) {
 			return
+		}
+		if aerr != nil {
+			p.acceptError(name, aerr)
 		}
 	}
 }
@@ -295,11 +277,7 @@ func (p *pool) hand(cs []*pending) bool {
 		return true
 	case <-p.done:
 		for _, c := range cs {
-			if c.conn != nil {
-				c.conn.Close()
-			} else {
-				unix.Close(c.fd)
-			}
+			unix.Close(c.fd)
 		}
 		return false
 	}
@@ -311,7 +289,7 @@ func (p *pool) acceptError(name string, err error) {
 	if errors.Is(err, unix.ECONNABORTED) {
 		return
 	}
-	p.log.Error("accept failed", "event", EventAcceptFailed, "listener", name, "err", err)
+	p.acceptFailed(name, err)
 	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
 		t := time.NewTimer(100 * time.Millisecond)
 		defer t.Stop()
@@ -320,6 +298,11 @@ func (p *pool) acceptError(name string, err error) {
 		case <-p.done:
 		}
 	}
+}
+
+// acceptFailed logs a failed accept.
+func (p *pool) acceptFailed(name string, err error) {
+	p.log.Error("accept failed", "event", EventAcceptFailed, "listener", name, "err", err)
 }
 
 func sockaddrString(sa unix.Sockaddr) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -42,6 +41,7 @@ type worker struct {
 	started time.Time
 	ch      *net.UnixConn // handoff channel; nil in other modes
 	backend string        // proxy: the address it serves
+	sa      unix.Sockaddr // proxy: backend, resolved
 	port    int           // proxy: its port
 
 	slots       int                 // connections it takes at once (handoff)
@@ -69,8 +69,8 @@ type worker struct {
 
 // pending is an accepted connection waiting for a worker.
 type pending struct {
-	fd       int      // handoff: the accepted socket, blocking
-	conn     net.Conn // proxy: the accepted connection
+	fd       int  // the accepted socket: blocking in handoff mode, non-blocking in proxy mode
+	end      *end // proxy: its place in the relay, once connected to a backend
 	listener string
 	peer     string
 	at       time.Time
@@ -86,7 +86,7 @@ type pool struct {
 
 	events chan func()     // work for the pool goroutine
 	conns  chan []*pending // accepted connections
-	pipes  pipes           // proxy mode's splice pipes
+	relay  *relay          // proxy mode's data path, run by the pool goroutine
 	done   chan struct{}   // closed when run has stopped receiving
 	wg     sync.WaitGroup
 
@@ -110,13 +110,14 @@ type pool struct {
 	reloading     *reload
 	queuedReloads []chan error
 
-	listeners   []io.Closer    // handoff and proxy: the broker's own copies
+	listeners   []*os.File     // handoff: the broker's own copies
 	accepting   sync.WaitGroup // the accept loops
 	acceptsDone chan struct{}  // closed when every accept loop has returned
 	stopAt      time.Time      // when stopping began
 	stopReason  string
 	stoppedAll  bool          // every worker has been told to stop
 	watch       *watcher      // listen mode: waits for the first connection
+	tickedAt    time.Time     // proxy mode: the last tick
 	notify      *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
 }
 
@@ -139,6 +140,9 @@ func newPool(b *Broker) (*pool, error) {
 func (p *pool) post(f func()) {
 	select {
 	case p.events <- f:
+		if p.relay != nil {
+			p.relay.kick()
+		}
 	case <-p.done:
 	}
 }
@@ -147,7 +151,9 @@ func (p *pool) run(ctx context.Context) (err error) {
 	defer func() {
 		close(p.done)
 		p.wg.Wait()
-		defer p.pipes.close()
+		if p.relay != nil {
+			defer p.relay.close()
+		}
 		// An accept loop may have queued a connection on its way out:
 		// it was accepted, so it gets the explicit failure.
 		for {
@@ -173,21 +179,29 @@ func (p *pool) run(ctx context.Context) (err error) {
 	tick := time.NewTicker(p.b.cfg.Tick)
 	defer tick.Stop()
 	stop := ctx.Done()
+	if p.relay != nil {
+		p.tickedAt = time.Now()
+		defer context.AfterFunc(ctx, p.relay.kick)()
+	}
 	for {
-		select {
-		case <-stop:
-			stop = nil
-			p.beginStop("broker stopping")
-		case f := <-p.events:
-			f()
-		case cs := <-p.conns:
-			for _, c := range cs {
-				p.enqueue(c)
+		if p.relay != nil {
+			stop = p.relayStep(stop, tick.C)
+		} else {
+			select {
+			case <-stop:
+				stop = nil
+				p.beginStop("broker stopping")
+			case f := <-p.events:
+				f()
+			case cs := <-p.conns:
+				for _, c := range cs {
+					p.enqueue(c)
+				}
+			case f := <-p.b.calls:
+				f(p)
+			case now := <-tick.C:
+				p.tick(now)
 			}
-		case f := <-p.b.calls:
-			f(p)
-		case now := <-tick.C:
-			p.tick(now)
 		}
 		if p.stopping {
 			if p.stopStep(time.Now()) {
@@ -205,18 +219,59 @@ func (p *pool) run(ctx context.Context) (err error) {
 	return nil
 }
 
+// relayStep is one turn of the pool in proxy mode: it waits in the relay,
+// which accepts, connects and copies right here, until a socket has
+// something, work is posted (which kicks the relay) or the next tick. The
+// channels are then read without waiting.
+func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan struct{} {
+	p.relay.wait(time.Until(p.tickedAt.Add(p.b.cfg.Tick)))
+	for {
+		select {
+		case <-stop:
+			stop = nil
+			p.beginStop("broker stopping")
+		case f := <-p.events:
+			f()
+		case now := <-tick:
+			p.tickedAt = now
+			p.tick(now)
+			p.relay.expire(now, dialTimeout)
+		default:
+			return stop
+		}
+	}
+}
+
 // open starts taking connections the way the site's mode needs.
 func (p *pool) open() error {
 	switch p.site.Mode {
-	case config.Handoff, config.Proxy:
+	case config.Proxy:
+		r, err := newRelay(p)
+		if err != nil {
+			return err
+		}
+		p.relay = r
+		r.onError = p.acceptFailed
 		for _, s := range p.b.cfg.Sockets {
-			var l io.Closer
-			var err error
-			if p.site.Mode == config.Proxy {
-				l, err = net.FileListener(s.File)
-			} else {
-				l, err = pollable(s.File)
+			if err := r.listen(s.File, s.Addr.String()); err != nil {
+				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
 			}
+		}
+		// Status and control calls come through the events channel,
+		// which wakes the relay.
+		p.wg.Go(func() {
+			for {
+				select {
+				case f := <-p.b.calls:
+					p.post(func() { f(p) })
+				case <-p.done:
+					return
+				}
+			}
+		})
+	case config.Handoff:
+		for _, s := range p.b.cfg.Sockets {
+			l, err := pollable(s.File)
 			if err != nil {
 				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
 			}
@@ -252,6 +307,9 @@ func (p *pool) open() error {
 }
 
 func (p *pool) closeListeners() {
+	if p.relay != nil {
+		p.relay.closeListeners()
+	}
 	for _, l := range p.listeners {
 		l.Close()
 	}
@@ -429,6 +487,7 @@ func (p *pool) spawn(now time.Time) bool {
 	case config.Proxy:
 		w.port, _ = p.freePort()
 		w.backend = p.site.Backend.Addr(w.port)
+		w.sa, _ = resolve(w.backend) // nil fails each connect, and the probe says why
 		port := fmt.Sprint(w.port)
 		spec.Argv = make([]string, len(p.site.Command))
 		for i, a := range p.site.Command {
@@ -819,7 +878,7 @@ func (p *pool) handTo(w *worker, c *pending) error {
 		}
 		w.ids[p.connSeq] = struct{}{}
 	case config.Proxy:
-		p.wg.Go(func() { p.forward(w, c) })
+		p.relay.connect(w, c)
 	}
 	w.held++
 	w.lastUse = p.connSeq
@@ -871,29 +930,14 @@ func (p *pool) store(c *pending) bool {
 	if st == nil {
 		return false
 	}
-	var f *os.File
-	if c.conn != nil {
-		sc, ok := c.conn.(interface{ File() (*os.File, error) })
-		if !ok {
-			return false
-		}
-		var err error
-		if f, err = sc.File(); err != nil {
-			return false
-		}
-		c.conn.Close()
-	} else {
-		f = os.NewFile(uintptr(c.fd), StoredConn)
+	if c.end != nil && c.end.p != nil {
+		return false // the next broker would not see what the client sent
 	}
+	f := os.NewFile(uintptr(c.fd), StoredConn)
 	defer f.Close()
 	if err := st.StoreFD(StoredConn, f); err != nil {
 		p.log.Warn("cannot store a connection for the next broker", "event", EventNotice, "err", err)
-		if c.conn != nil {
-			c.conn, _ = net.FileConn(f)
-			c.fd = -1
-		} else {
-			c.fd, _ = unix.Dup(int(f.Fd()))
-		}
+		c.fd, _ = unix.Dup(int(f.Fd()))
 		return false
 	}
 	return true
@@ -902,25 +946,15 @@ func (p *pool) store(c *pending) bool {
 // takePending queues the connections a previous broker stored.
 func (p *pool) takePending() {
 	for _, f := range p.b.cfg.Pending {
-		c := &pending{fd: -1, at: time.Now()}
-		if p.site.Mode == config.Proxy {
-			conn, err := net.FileConn(f)
-			f.Close()
-			if err != nil {
-				continue
-			}
-			c.conn, c.peer = conn, conn.RemoteAddr().String()
-		} else {
-			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-			f.Close()
-			if err != nil {
-				continue
-			}
-			unix.SetNonblock(fd, false)
-			c.fd = fd
-			if sa, err := unix.Getpeername(fd); err == nil {
-				c.peer = sockaddrString(sa)
-			}
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		unix.SetNonblock(fd, p.site.Mode == config.Proxy)
+		c := &pending{fd: fd, at: time.Now()}
+		if sa, err := unix.Getpeername(fd); err == nil {
+			c.peer = sockaddrString(sa)
 		}
 		if p.site.Mode == config.Listen {
 			// Workers take connections from the kernel queue only.
@@ -947,15 +981,14 @@ func (p *pool) failQueue(reason string) {
 // http sites, a close otherwise.
 func (p *pool) fail(c *pending, reason string) {
 	p.log.Warn("connection refused", "event", EventRefused, "listener", c.listener, "peer", c.peer, "reason", reason)
-	conn := c.conn
-	if conn == nil {
-		f := os.NewFile(uintptr(c.fd), "conn")
-		var err error
-		conn, err = net.FileConn(f)
-		f.Close()
-		if err != nil {
-			return
-		}
+	if c.end != nil {
+		p.relay.release(c.end)
+	}
+	f := os.NewFile(uintptr(c.fd), "conn")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return
 	}
 	if p.site.Protocol != config.HTTP {
 		conn.Close()

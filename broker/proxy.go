@@ -49,43 +49,24 @@ func (p *pool) probe(w *worker) {
 	}
 }
 
-// backendDialer connects to backends: on this host, so TCP keepalive
-// probes would only cost syscalls on every connection.
-var backendDialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
-
-// forward proxies c to backend w. A backend that refuses connections is
-// taken out of rotation (and replaced) and c goes back to the head of the
-// queue for another one: the connection is not lost.
-func (p *pool) forward(w *worker, c *pending) {
-	b, err := backendDialer.Dial("tcp", w.backend)
-	if err != nil {
-		p.post(func() {
-			w.held--
-			if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
-				p.log.Warn("backend refuses connections; replacing it", "event", EventWorkerCrashed, "pid", w.pid, "backend", w.backend, "err", err)
-				p.setErr("backend " + w.backend + " refuses connections")
-				p.stopWorker(w, "backend refuses connections")
-				w.expected = false
-			}
-			c.retries++
-			if c.retries > maxRetries {
-				p.stats.Shed++
-				p.fail(c, "no backend answered")
-				return
-			}
-			p.queue = append([]*pending{c}, p.queue...)
-			p.dispatch()
-		})
+// connectFailed takes back a connection whose backend w did not answer.
+// A backend that refuses connections is taken out of rotation (and
+// replaced) and c goes back to the head of the queue for another one: the
+// connection is not lost.
+func (p *pool) connectFailed(w *worker, c *pending, err error) {
+	w.held--
+	if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
+		p.log.Warn("backend refuses connections; replacing it", "event", EventWorkerCrashed, "pid", w.pid, "backend", w.backend, "err", err)
+		p.setErr("backend " + w.backend + " refuses connections")
+		p.stopWorker(w, "backend refuses connections")
+		w.expected = false
+	}
+	c.retries++
+	if c.retries > maxRetries {
+		p.stats.Shed++
+		p.fail(c, "no backend answered")
 		return
 	}
-	p.pipes.splice(c.conn, b)
-	p.post(func() { p.finished(w) })
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
-		c.Close()
-	}
+	p.queue = append([]*pending{c}, p.queue...)
+	p.dispatch()
 }

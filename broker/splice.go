@@ -1,19 +1,16 @@
 package broker
 
 import (
-	"errors"
-	"net"
-	"sync"
-	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Proxy mode moves bytes with splice(2) through a pipe, so that they stay in
-// the kernel. Unlike io.Copy's splice, which holds a pipe (two fds) for as
-// long as a connection lives, a copy here holds one only while bytes are in
-// flight: an idle connection costs its two sockets and nothing more, so that
-// a broker holds as many idle connections as its fd limit allows, halved.
+// the kernel. A connection holds a pipe only while bytes are in flight, not
+// for as long as it lives (as io.Copy's splice does): an idle connection
+// costs its two sockets and nothing more, so that a broker holds as many
+// idle connections as its fd limit allows, halved.
 
 // pipe is a non-blocking pipe and how many bytes sit in it.
 type pipe struct {
@@ -21,9 +18,8 @@ type pipe struct {
 	n    int
 }
 
-// pipes is a free list of empty pipes, shared by a broker's copies.
+// pipes is a free list of empty pipes, used by the relay's goroutine only.
 type pipes struct {
-	mu    sync.Mutex // guards free and inUse
 	free  []*pipe
 	inUse int // pipes taken and not yet put back
 }
@@ -35,153 +31,77 @@ const maxFreePipes = 64
 const spliceChunk = 64 << 10
 
 func (ps *pipes) get() (*pipe, error) {
-	ps.mu.Lock()
-	ps.inUse++
 	if n := len(ps.free); n > 0 {
 		p := ps.free[n-1]
 		ps.free = ps.free[:n-1]
-		ps.mu.Unlock()
+		ps.inUse++
 		return p, nil
 	}
-	ps.mu.Unlock()
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
-		ps.mu.Lock()
-		ps.inUse--
-		ps.mu.Unlock()
 		return nil, err
 	}
+	ps.inUse++
 	return &pipe{r: fds[0], w: fds[1]}, nil
 }
 
 // put takes back a pipe; one with bytes left in it is closed.
 func (ps *pipes) put(p *pipe) {
-	ps.mu.Lock()
 	ps.inUse--
 	if p.n == 0 && len(ps.free) < maxFreePipes {
 		ps.free = append(ps.free, p)
-		p = nil
+		return
 	}
-	ps.mu.Unlock()
-	if p != nil {
-		p.close()
-	}
+	p.close()
 }
 
 func (p *pipe) close() {
-	unix.Close(p.r)
-	unix.Close(p.w)
+	closeFD(p.r)
+	closeFD(p.w)
 }
 
 // close closes the free pipes.
 func (ps *pipes) close() {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	for _, p := range ps.free {
 		p.close()
 	}
 	ps.free = nil
 }
 
-// copyConn copies from src to dst until src ends (nil) or either fails.
-func (ps *pipes) copyConn(dst, src syscall.Conn) error {
-	in, err := src.SyscallConn()
-	if err != nil {
-		return err
-	}
-	out, err := dst.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var p *pipe // held while bytes flow, given back before waiting
-	defer func() {
-		if p != nil {
-			ps.put(p)
-		}
-	}()
+// The relay's syscalls on its hot path never block, so they are made raw:
+// without telling the runtime, which would otherwise prepare for a
+// blocking call (and its monitor watch for one) on every splice.
+
+// splice moves up to n bytes from fd in to fd out without blocking.
+func splice(in, out, n int) (int, error) {
 	for {
-		var n int64
-		var serr error
-		err := in.Read(func(fd uintptr) bool {
-			if p == nil {
-				if p, serr = ps.get(); serr != nil {
-					return true
-				}
-			}
-			for {
-				n, serr = unix.Splice(int(fd), nil, p.w, nil, spliceChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-				if serr != unix.EINTR {
-					break
-				}
-			}
-			if serr == unix.EAGAIN {
-				// Nothing to read: wait for more without a pipe.
-				ps.put(p)
-				p = nil
-				return false
-			}
-			return true
-		})
-		switch {
-		case err != nil:
-			return err
-		case serr != nil:
-			return serr
-		case n == 0:
-			return nil // src's end
+		m, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch e {
+		case 0:
+			return int(m), nil
+		case unix.EINTR:
+			continue
 		}
-		p.n += int(n)
-		for p.n > 0 {
-			if err := out.Write(func(fd uintptr) bool {
-				m, err := unix.Splice(p.r, nil, int(fd), nil, p.n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-				switch err {
-				case nil:
-					p.n -= int(m)
-				case unix.EAGAIN:
-					return false // dst is full: wait until it takes more
-				case unix.EINTR:
-				default:
-					serr = err
-				}
-				return true
-			}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return serr
-			}
-		}
+		return 0, e
 	}
 }
 
-// splice copies both ways between a and b until both sides are done, then
-// closes them.
-func (ps *pipes) splice(a, b net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		ps.copyBoth(b, a)
-		close(done)
-	}()
-	ps.copyBoth(a, b)
-	<-done
-	a.Close()
-	b.Close()
+// epollCtl is unix.EpollCtl, raw.
+func epollCtl(ep, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(ep), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
-// copyBoth copies src to dst, then passes src's end on to dst; on an
-// error, both are closed so that the other direction ends too.
-func (ps *pipes) copyBoth(dst, src net.Conn) {
-	sd, ok1 := dst.(syscall.Conn)
-	ss, ok2 := src.(syscall.Conn)
-	if !ok1 || !ok2 {
-		dst.Close()
-		src.Close()
-		return
-	}
-	if err := ps.copyConn(sd, ss); err != nil && !errors.Is(err, net.ErrClosed) {
-		dst.Close()
-		src.Close()
-		return
-	}
-	closeWrite(dst)
+// closeFD is unix.Close, raw: closing a socket without SO_LINGER or a pipe
+// does not wait.
+func closeFD(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// shutWrite is shutdown(fd, SHUT_WR), raw.
+func shutWrite(fd int) {
+	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0)
 }

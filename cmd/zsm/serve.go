@@ -124,8 +124,10 @@ func serve(args []string) error {
 	if s.Mode != config.Proxy && os.Getenv("GOMAXPROCS") == "" {
 		// Handing off a connection is a few syscalls on one goroutine:
 		// a second thread only adds wakeups between threads, which cost
-		// more than the work (BENCHMARKS.md). Proxy mode copies in
-		// parallel and keeps every core.
+		// more than the work (BENCHMARKS.md). Proxy mode's relay is one
+		// goroutine too, but one that blocks in epoll_wait: while
+		// another P is idle the runtime leaves the waiting one alone,
+		// where with a single P its monitor takes it back every 20 µs.
 		runtime.GOMAXPROCS(1)
 	}
 	set, err := sockets.Open(s, rtDir, sockets.OSEnv)

@@ -1,0 +1,478 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The relay is proxy mode's data path, built the way haproxy's is: one
+// epoll set, waited on by the pool's own goroutine, holds the listening
+// sockets, the accepted connections and their backend connections.
+// Accepting, picking a backend, connecting and copying all happen on that
+// goroutine, as non-blocking syscalls, with no goroutine per connection
+// and no hop between threads; the bytes move with splice(2) and never
+// enter the broker's memory. Other goroutines reach the pool through its
+// events channel and an eventfd that wakes the wait.
+//
+// Sockets are registered level-triggered, for reading only: a wakeup reads
+// once, and epoll says again when more is left. Writability is asked for
+// only while a peer cannot take what was read, and reading that side stops
+// meanwhile, so that a slow reader holds back a fast writer.
+
+// relayOwner is told what becomes of the relay's connections: the pool
+// (or a test).
+type relayOwner interface {
+	// enqueue takes an accepted connection, for relay.connect or a failure.
+	enqueue(c *pending)
+	// finished counts a connection that w's backend and its client ended.
+	finished(w *worker)
+	// connectFailed gives back a connection whose backend did not answer:
+	// nothing it sent has been lost, and it may be connected again.
+	connectFailed(w *worker, c *pending, err error)
+}
+
+type relay struct {
+	owner   relayOwner
+	ep      int                // the epoll set
+	wake    int                // eventfd: work from other goroutines
+	kicked  atomic.Bool        // wake has been written and not read
+	wakeMu  sync.Mutex         // guards wake's closing against kick
+	closed  bool               // guarded by wakeMu
+	ends    []*end             // by fd: the sockets in the set
+	seq     uint32             // tells an fd's registrations apart
+	pipes   pipes              // pipes for bytes in flight
+	dialing map[*end]time.Time // backend connections not known to be up
+	failed  []dialFailure      // connects that failed, for the owner
+	evs     [128]unix.EpollEvent
+	onError func(listener string, err error) // an accept failed
+}
+
+// end is one socket in the relay: a listening socket, a client's
+// connection or a backend connection.
+type end struct {
+	fd     int
+	seq    uint32
+	mask   uint32 // the events it is registered for
+	listen string // a listening socket: its name
+
+	peer *end
+	p    *pipe // bytes read from fd, not yet written to peer
+	eof  bool  // fd's end was read
+	shut bool  // and passed on: peer's write side is shut
+	// A backend connection's:
+	w       *worker
+	c       *pending // its client's connection, while it is connecting
+	paused  bool     // a listening socket that is not polled until the next tick
+	dialing bool
+}
+
+type dialFailure struct {
+	w   *worker
+	c   *pending
+	err error
+}
+
+func newRelay(owner relayOwner) (*relay, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(ep)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	r := &relay{owner: owner, ep: ep, wake: wake, dialing: map[*end]time.Time{}}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		r.close()
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return r, nil
+}
+
+// listen adds a listening socket: a non-blocking duplicate of f.
+func (r *relay) listen(f *os.File, name string) error {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("dup", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return os.NewSyscallError("setnonblock", err)
+	}
+	// Accepted connections inherit it: no Nagle delay on what the
+	// backends answer.
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := r.add(&end{fd: fd, listen: name}); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return nil
+}
+
+// closeListeners stops accepting. The sockets stay open in the broker's
+// other copies: their connections wait in the kernel queue.
+func (r *relay) closeListeners() {
+	for _, e := range r.ends {
+		if e != nil && e.listen != "" {
+			r.detach(e)
+			unix.Close(e.fd)
+		}
+	}
+}
+
+// kick wakes wait from another goroutine; after close it does nothing.
+func (r *relay) kick() {
+	if r.kicked.Swap(true) {
+		return
+	}
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	if !r.closed {
+		one := [8]byte{1}
+		unix.Write(r.wake, one[:])
+	}
+}
+
+// wait waits up to timeout for sockets, handles what they have and
+// returns; it returns at once when kicked.
+func (r *relay) wait(timeout time.Duration) {
+	r.reportFailed()
+	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	n, err := unix.EpollWait(r.ep, r.evs[:], max(ms, 0))
+	if err != nil {
+		return // EINTR
+	}
+	for _, ev := range r.evs[:n] {
+		fd := int(ev.Fd)
+		if fd == r.wake {
+			var b [8]byte
+			unix.Read(r.wake, b[:])
+			r.kicked.Store(false)
+			continue
+		}
+		if fd >= len(r.ends) || r.ends[fd] == nil || r.ends[fd].seq != uint32(ev.Pad) {
+			continue // closed by an earlier event of this wakeup
+		}
+		e := r.ends[fd]
+		switch {
+		case e.listen != "":
+			r.accept(e)
+		default:
+			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				r.pump(e.peer, false)
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && r.ends[fd] == e {
+				r.pump(e, true)
+			}
+		}
+		r.reportFailed()
+	}
+}
+
+// reportFailed tells the owner of the connects that failed; it may
+// connect them again, and fail again.
+func (r *relay) reportFailed() {
+	for len(r.failed) > 0 {
+		f := r.failed[0]
+		r.failed = r.failed[1:]
+		r.owner.connectFailed(f.w, f.c, f.err)
+	}
+	r.failed = nil
+}
+
+// accept takes the connections waiting on a listening socket, up to a
+// batch: epoll reports the rest.
+func (r *relay) accept(l *end) {
+	for range maxBatch {
+		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EAGAIN:
+			return
+		default:
+			if r.onError != nil {
+				r.onError(l.listen, err)
+			}
+			// Out of fds or memory: try again at the next tick
+			// rather than spin.
+			l.paused = true
+			r.want(l, 0, unix.EPOLLIN)
+			return
+		}
+		r.owner.enqueue(&pending{fd: fd, listener: l.listen, peer: sockaddrString(sa), at: time.Now()})
+	}
+}
+
+// connect connects c to w's backend, and starts copying what c sent.
+func (r *relay) connect(w *worker, c *pending) {
+	fd, err := dial(w.sa)
+	if err != nil {
+		r.failed = append(r.failed, dialFailure{w, c, err})
+		return
+	}
+	cl := c.end
+	if cl == nil {
+		cl = &end{fd: c.fd}
+		c.end = cl
+	}
+	b := &end{fd: fd, w: w, c: c, dialing: true}
+	cl.peer, b.peer = b, cl
+	if err := r.add(b); err != nil {
+		unix.Close(fd)
+		r.failed = append(r.failed, dialFailure{w, c, err})
+		return
+	}
+	if err := r.add(cl); err != nil {
+		r.drop(b)
+		r.failed = append(r.failed, dialFailure{w, c, err})
+		return
+	}
+	r.dialing[b] = time.Now()
+	// A client usually has sent its request by now: pass it on at once
+	// (a connect on this host is done when connect(2) returns).
+	r.pump(cl, true)
+}
+
+// dial starts a non-blocking connect to sa.
+func dial(sa unix.Sockaddr) (int, error) {
+	family := unix.AF_INET
+	switch sa.(type) {
+	case nil:
+		return -1, errors.New("the backend's address does not resolve")
+	case *unix.SockaddrInet6:
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
+}
+
+// resolve turns a backend's host:port into an address for connect(2).
+func resolve(hostport string) (unix.Sockaddr, error) {
+	a, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		return nil, err
+	}
+	if ip4 := a.IP.To4(); ip4 != nil {
+		return &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte(ip4)}, nil
+	}
+	return &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(a.IP.To16())}, nil
+}
+
+// pump writes what src read to its peer, then, when read is set, reads
+// src once more and writes that.
+func (r *relay) pump(src *end, read bool) {
+	dst := src.peer
+	for {
+		if src.p != nil {
+			for src.p.n > 0 {
+				m, err := splice(src.p.r, dst.fd, src.p.n)
+				if err == unix.EAGAIN {
+					// dst is full, or still connecting: read no more
+					// from src until dst takes this.
+					r.want(dst, unix.EPOLLOUT, 0)
+					r.want(src, 0, unix.EPOLLIN)
+					return
+				}
+				if err != nil {
+					r.broken(dst, err)
+					return
+				}
+				src.p.n -= m
+				r.up(dst)
+			}
+			r.pipes.put(src.p)
+			src.p = nil
+			r.want(dst, 0, unix.EPOLLOUT)
+			if !src.eof {
+				r.want(src, unix.EPOLLIN, 0)
+			}
+		}
+		if src.eof {
+			if !src.shut {
+				src.shut = true
+				if dst.shut {
+					r.finish(src) // both ways are done
+					return
+				}
+				shutWrite(dst.fd)
+				r.want(src, 0, unix.EPOLLIN)
+			}
+			return
+		}
+		if !read {
+			return
+		}
+		read = false
+		p, err := r.pipes.get()
+		if err != nil {
+			r.broken(src, err)
+			return
+		}
+		n, err := splice(src.fd, p.w, spliceChunk)
+		switch {
+		case err == unix.EAGAIN:
+			r.pipes.put(p)
+			return
+		case err != nil:
+			r.pipes.put(p)
+			r.broken(src, err)
+			return
+		case n == 0:
+			r.pipes.put(p)
+			src.eof = true
+		default:
+			p.n = n
+			src.p = p
+			r.up(src)
+		}
+	}
+}
+
+// up notes that a backend connection works: it took or gave bytes.
+func (r *relay) up(e *end) {
+	if e.dialing {
+		e.dialing, e.c = false, nil
+		delete(r.dialing, e)
+	}
+}
+
+// broken handles a failed read or write on e: a backend that never came
+// up gives its client back to the owner, with what it sent; otherwise the
+// pair is closed.
+func (r *relay) broken(e *end, err error) {
+	if e.dialing {
+		r.redial(e, err)
+		return
+	}
+	r.finish(e)
+}
+
+// redial drops a backend connection that did not come up and detaches its
+// client, for the owner to connect it again.
+func (r *relay) redial(b *end, err error) {
+	cl, c := b.peer, b.c
+	r.drop(b)
+	r.detach(cl)
+	cl.peer = nil
+	r.failed = append(r.failed, dialFailure{b.w, c, err})
+}
+
+// expire fails the connects older than timeout; call it now and then.
+func (r *relay) expire(now time.Time, timeout time.Duration) {
+	for b, at := range r.dialing {
+		if now.Sub(at) < timeout {
+			continue
+		}
+		if _, err := unix.Getpeername(b.fd); err == nil {
+			r.up(b) // connected, and nothing to say yet
+			continue
+		}
+		r.redial(b, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
+	}
+	for _, e := range r.ends {
+		if e != nil && e.paused {
+			e.paused = false
+			r.want(e, unix.EPOLLIN, 0)
+		}
+	}
+}
+
+// finish closes e and its peer, and counts the connection done.
+func (r *relay) finish(e *end) {
+	b := e
+	if b.w == nil {
+		b = e.peer
+	}
+	r.drop(e)
+	r.drop(e.peer)
+	r.owner.finished(b.w)
+}
+
+// add registers e for reading.
+func (r *relay) add(e *end) error {
+	r.seq++
+	e.seq, e.mask = r.seq, unix.EPOLLIN
+	ev := unix.EpollEvent{Events: e.mask, Fd: int32(e.fd), Pad: int32(e.seq)}
+	if err := epollCtl(r.ep, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	for len(r.ends) <= e.fd {
+		r.ends = append(r.ends, nil)
+	}
+	r.ends[e.fd] = e
+	return nil
+}
+
+// want changes the events e is registered for.
+func (r *relay) want(e *end, set, clear uint32) {
+	m := e.mask&^clear | set
+	if m == e.mask || r.ends[e.fd] != e {
+		return
+	}
+	e.mask = m
+	ev := unix.EpollEvent{Events: m, Fd: int32(e.fd), Pad: int32(e.seq)}
+	epollCtl(r.ep, unix.EPOLL_CTL_MOD, e.fd, &ev)
+}
+
+// detach takes e out of the set, leaving its fd open.
+func (r *relay) detach(e *end) {
+	if e.fd < len(r.ends) && r.ends[e.fd] == e {
+		epollCtl(r.ep, unix.EPOLL_CTL_DEL, e.fd, nil)
+		r.ends[e.fd] = nil
+	}
+}
+
+// drop closes e, which no other fd shares: closing takes it out of the set.
+func (r *relay) drop(e *end) {
+	if e.fd < len(r.ends) && r.ends[e.fd] == e {
+		r.ends[e.fd] = nil
+	}
+	if e.dialing {
+		delete(r.dialing, e)
+	}
+	r.release(e)
+	closeFD(e.fd)
+}
+
+// release gives back e's pipe: bytes still in it are lost.
+func (r *relay) release(e *end) {
+	if e.p != nil {
+		r.pipes.put(e.p)
+		e.p = nil
+	}
+}
+
+// close closes everything: connections still open are cut.
+func (r *relay) close() {
+	r.closeListeners()
+	for _, e := range r.ends {
+		if e != nil {
+			r.drop(e)
+		}
+	}
+	r.pipes.close()
+	unix.Close(r.ep)
+	r.wakeMu.Lock()
+	r.closed = true
+	unix.Close(r.wake)
+	r.wakeMu.Unlock()
+}

@@ -1,0 +1,325 @@
+package broker
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// relayRig runs a relay on its own goroutine, as the pool does, in front
+// of a backend the test accepts from. Its owner connects every accepted
+// connection to the backend named by to, and records what the relay says.
+type relayRig struct {
+	t     *testing.T
+	r     *relay
+	front net.Listener // what clients dial: the relay's listening socket
+	back  net.Listener // the backend
+	to    atomic.Pointer[worker]
+	calls chan func() // run on the relay's goroutine
+	done  chan struct{}
+
+	mu     sync.Mutex // guards what follows
+	ended  int        // pairs finished
+	failed []error
+	parked []*pending // given back after a failed connect
+}
+
+func (g *relayRig) enqueue(c *pending) { g.r.connect(g.to.Load(), c) }
+
+func (g *relayRig) finished(*worker) {
+	g.mu.Lock()
+	g.ended++
+	g.mu.Unlock()
+}
+
+// connectFailed records the failure and keeps c for the test to connect
+// again.
+func (g *relayRig) connectFailed(_ *worker, c *pending, err error) {
+	g.mu.Lock()
+	g.failed = append(g.failed, err)
+	g.parked = append(g.parked, c)
+	g.mu.Unlock()
+}
+
+func newRelayRig(t *testing.T) *relayRig {
+	t.Helper()
+	g := &relayRig{t: t, calls: make(chan func(), 1), done: make(chan struct{})}
+	var err error
+	if g.front, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if g.back, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	g.to.Store(g.worker(t, g.back.Addr().String()))
+	if g.r, err = newRelay(g); err != nil {
+		t.Fatal(err)
+	}
+	f, err := g.front.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := g.r.listen(f, "front"); err != nil {
+		t.Fatal(err)
+	}
+	var stopped atomic.Bool
+	go func() {
+		defer close(g.done)
+		for !stopped.Load() {
+			g.r.wait(time.Second)
+			for ran := true; ran; {
+				select {
+				case f := <-g.calls:
+					f()
+				default:
+					ran = false
+				}
+			}
+		}
+		g.r.close()
+	}()
+	t.Cleanup(func() {
+		stopped.Store(true)
+		g.r.kick()
+		<-g.done
+		g.front.Close()
+		g.back.Close()
+	})
+	return g
+}
+
+func (g *relayRig) worker(t *testing.T, addr string) *worker {
+	t.Helper()
+	sa, err := resolve(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &worker{backend: addr, sa: sa}
+}
+
+// do runs f on the relay's goroutine.
+func (g *relayRig) do(f func()) {
+	done := make(chan struct{})
+	g.calls <- func() { f(); close(done) }
+	g.r.kick()
+	<-done
+}
+
+// pair connects a client through the relay and returns it with the
+// backend's end of its connection.
+func (g *relayRig) pair() (client, server net.Conn) {
+	g.t.Helper()
+	client, err := net.Dial("tcp", g.front.Addr().String())
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	server, err = g.back.Accept()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// state reads what the relay holds, on its goroutine.
+func (g *relayRig) state() (ends, inUse, free, dialing int) {
+	g.do(func() {
+		for _, e := range g.r.ends {
+			if e != nil && e.listen == "" {
+				ends++
+			}
+		}
+		inUse, free, dialing = g.r.pipes.inUse, len(g.r.pipes.free), len(g.r.dialing)
+	})
+	return
+}
+
+// Bytes both ways, more than a pipe holds, each side closing its write
+// half in turn: everything arrives, in order, the ends pass through, and
+// once both are done the relay has let go of the pair.
+func TestRelayCopies(t *testing.T) {
+	before := openFDs(t)
+	t.Cleanup(func() {
+		if after := openFDs(t); after != before {
+			t.Errorf("%d fds open before the relay, %d after it closed", before, after)
+		}
+	})
+	g := newRelayRig(t)
+	client, server := g.pair()
+	up, down := make([]byte, 3<<20), make([]byte, 5<<20)
+	rand.Read(up)
+	rand.Read(down)
+	var wg sync.WaitGroup
+	var gotUp, gotDown []byte
+	wg.Go(func() {
+		client.Write(up)
+		client.(*net.TCPConn).CloseWrite()
+	})
+	wg.Go(func() { gotUp, _ = io.ReadAll(server) })
+	wg.Wait()
+	wg.Go(func() {
+		server.Write(down)
+		server.(*net.TCPConn).CloseWrite()
+	})
+	wg.Go(func() { gotDown, _ = io.ReadAll(client) })
+	wg.Wait()
+	if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
+		t.Fatalf("got %d bytes up (want %d), %d down (want %d), or different ones", len(gotUp), len(up), len(gotDown), len(down))
+	}
+	eventually(t, 5*time.Second, "the relay to finish the pair", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.ended == 1
+	})
+	if ends, inUse, _, dialing := g.state(); ends != 0 || inUse != 0 || dialing != 0 {
+		t.Errorf("after the pair ended the relay holds %d sockets, %d pipes, %d connects; want none", ends, inUse, dialing)
+	}
+	client.Close()
+	server.Close()
+}
+
+// Idle connections hold no pipe: only their sockets.
+func TestRelayIdleHoldsNoPipe(t *testing.T) {
+	g := newRelayRig(t)
+	for range 20 {
+		client, server := g.pair()
+		client.Write([]byte("ping"))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		server.Write([]byte("pong"))
+		if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "pong" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+	}
+	ends, inUse, free, _ := g.state()
+	if ends != 40 || inUse != 0 || free > 2 {
+		t.Errorf("20 idle pairs: %d sockets, %d pipes in use, %d made; want 40, 0, at most 2", ends, inUse, free)
+	}
+}
+
+// A client reset ends its pair: the backend sees the end, the relay lets go.
+func TestRelayReset(t *testing.T) {
+	g := newRelayRig(t)
+	client, server := g.pair()
+	client.(*net.TCPConn).SetLinger(0)
+	client.Close()
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(server); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the backend's connection stayed open after its client reset")
+	}
+	if ends, inUse, _, _ := g.state(); ends != 0 || inUse != 0 {
+		t.Errorf("the relay holds %d sockets, %d pipes after the reset; want none", ends, inUse)
+	}
+}
+
+// A backend that refuses the connect gives the client back to the owner
+// with what it sent: connected again, to one that answers, the request
+// arrives whole.
+func TestRelayRefusedBackend(t *testing.T) {
+	g := newRelayRig(t)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	live := g.to.Load()
+	g.to.Store(g.worker(t, deadAddr))
+
+	client, err := net.Dial("tcp", g.front.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a refused connect", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.failed) > 0
+	})
+	g.do(func() { g.r.connect(live, g.parked[0]) })
+	server, err := g.back.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	buf := make([]byte, len("GET / HTTP/1.0\r\n\r\n"))
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "GET / HTTP/1.0\r\n\r\n" {
+		t.Fatalf("the backend read %q, %v; want the request the client sent before the refusal", buf, err)
+	}
+	g.mu.Lock()
+	failed := g.failed
+	g.mu.Unlock()
+	if len(failed) != 1 || !errors.Is(failed[0], syscall.ECONNREFUSED) {
+		t.Errorf("connect failures %v; want one connection refused", failed)
+	}
+}
+
+// A connect that never completes (the backend's accept queue is full, so
+// its SYNs go unanswered) is given back once it is older than the timeout;
+// a connected backend that has said nothing yet is not.
+func TestRelayConnectTimeout(t *testing.T) {
+	g := newRelayRig(t)
+	g.pair() // connected, and idle: not known to be up
+
+	// A backend whose accept queue holds one connection, and has it:
+	// nothing accepts, so further SYNs are dropped.
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullAddr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	filler, err := net.Dial("tcp", fullAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	g.to.Store(g.worker(t, fullAddr))
+	stuck, err := net.Dial("tcp", g.front.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	eventually(t, 5*time.Second, "the relay to connect to the full backend", func() bool {
+		_, _, _, dialing := g.state()
+		return dialing == 2
+	})
+	g.do(func() { g.r.expire(time.Now().Add(time.Hour), time.Minute) })
+	g.mu.Lock()
+	failed := append([]error(nil), g.failed...)
+	g.mu.Unlock()
+	if len(failed) != 1 || !errors.Is(failed[0], os.ErrDeadlineExceeded) {
+		t.Fatalf("connect failures after the timeout: %v; want one deadline exceeded", failed)
+	}
+	if _, _, _, dialing := g.state(); dialing != 0 {
+		t.Errorf("%d connects in progress after the timeout; want none", dialing)
+	}
+}
