@@ -8,10 +8,11 @@
 //   - listen: every worker gets the listening sockets with LISTEN_FDS and
 //     accepts from the kernel queue itself;
 //   - proxy: the broker accepts and forwards to unmodified backends that bind
-//     their own ports, splicing bytes in the kernel where it can.
+//     their own ports, splicing bytes in the kernel (relay.go).
 //
 // One goroutine (Run's) owns all pool state; accept loops, channel readers
-// and process waiters feed it events. The package declares the small
+// and process waiters feed it events. In proxy mode that goroutine is also
+// the event loop that accepts, connects and copies. The package declares the small
 // interfaces it needs (Notifier, Spawner) and imports no systemd, D-Bus or
 // HCL library.
 package broker
