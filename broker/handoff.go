@@ -17,105 +17,75 @@ import (
 
 // channel makes a worker's channel: the broker's end, and the worker's end
 // to pass as its fd 3 (the caller closes it once the worker has started).
-func channel() (*net.UnixConn, *os.File, error) {
+// Both are blocking sockets outside the runtime's poller: the broker sends
+// and reads with MSG_DONTWAIT, and waits for reports in its relay.
+func channel() (*os.File, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
-	mine := os.NewFile(uintptr(fds[0]), "channel")
-	defer mine.Close()
-	c, err := net.FileConn(mine)
-	if err != nil {
-		unix.Close(fds[1])
-		return nil, nil, err
-	}
-	return c.(*net.UnixConn), os.NewFile(uintptr(fds[1]), "worker channel"), nil
+	return os.NewFile(uintptr(fds[0]), "channel"), os.NewFile(uintptr(fds[1]), "worker channel"), nil
 }
 
 // sendConn sends one connection to a worker in a single non-blocking
 // attempt: EAGAIN means the worker's channel is full. The caller still owns
 // fd afterwards and closes it once the send succeeded.
-func sendConn(ch *net.UnixConn, h activation.Handoff, fd int) error {
+func sendConn(ch *os.File, h activation.Handoff, fd int) error {
 	b, err := h.Message().Format()
 	if err != nil {
 		return err
 	}
-	rc, err := ch.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Write(func(s uintptr) bool {
-		serr = unix.Sendmsg(int(s), b, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	return unix.Sendmsg(int(ch.Fd()), b, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 }
 
-// readChannel reads a worker's reports until its channel ends. A malformed
-// report stops the worker; nothing a worker sends can crash the broker.
-// Reports that arrived together are applied together, in order: under
-// load a wakeup brings several DONEs, and the pool takes them in one go.
-func (p *pool) readChannel(w *worker) {
-	rc, err := w.ch.SyscallConn()
-	if err != nil {
-		p.post(func() { p.channelClosed(w) })
+// readChannel applies the reports waiting on w's channel, in order, up to
+// a batch (the relay says when more are left); drain reads them all. A
+// malformed report stops the worker; nothing a worker sends can crash the
+// broker. When the channel ends, the relay stops watching it.
+func (p *pool) readChannel(w *worker) { p.readReports(w, maxBatch) }
+
+func (p *pool) drainChannel(w *worker) { p.readReports(w, -1) }
+
+func (p *pool) readReports(w *worker, n int) {
+	if w.ch == nil || w.chEnded {
 		return
 	}
-	buf := make([]byte, activation.MaxMessageSize+1)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	for {
-		var batch []func()
-		ended := false
-		err := rc.Read(func(fd uintptr) bool {
-			for len(batch) < maxBatch {
-				n, oobn, flags, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-				if err == unix.EAGAIN || err == unix.EINTR {
-					return len(batch) > 0 // nothing yet: wait for more
-				}
-				if oobn > 0 {
-					closeRights(oob[:oobn]) // workers send no fds
-				}
-				if err != nil || n == 0 {
-					if err == nil || err == unix.ECONNRESET {
-						batch = append(batch, func() { p.channelClosed(w) })
-					} else {
-						batch = append(batch, func() { p.malformed(w, os.NewSyscallError("recvmsg", err)) })
-					}
-					ended = true
-					return true
-				}
-				if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
-					batch = append(batch, func() { p.malformed(w, errors.New("oversized message or unexpected file descriptors")) })
-					continue
-				}
-				m, err := activation.Parse(buf[:n])
-				var r activation.Report
-				if err == nil {
-					r, err = activation.ParseReport(m)
-				}
-				if err != nil {
-					batch = append(batch, func() { p.malformed(w, err) })
-					continue
-				}
-				batch = append(batch, func() { p.report(w, r) })
-			}
-			return true
-		})
-		if err != nil { // closed by the broker
-			batch, ended = append(batch, func() { p.channelClosed(w) }), true
+	fd := int(w.ch.Fd())
+	for ; n != 0; n-- {
+		m, oobn, flags, _, err := unix.Recvmsg(fd, p.reportBuf, p.oobBuf, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
 		}
-		p.post(func() {
-			for _, f := range batch {
-				f()
-			}
-		})
-		if ended {
+		if err == unix.EAGAIN {
 			return
 		}
+		if oobn > 0 {
+			closeRights(p.oobBuf[:oobn]) // workers send no fds
+		}
+		if err != nil || m == 0 {
+			w.chEnded = true
+			p.relay.unwatch(w.ch)
+			if err == nil || err == unix.ECONNRESET {
+				p.channelClosed(w)
+			} else {
+				p.malformed(w, os.NewSyscallError("recvmsg", err))
+			}
+			return
+		}
+		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
+			p.malformed(w, errors.New("oversized message or unexpected file descriptors"))
+			continue
+		}
+		msg, err := activation.Parse(p.reportBuf[:m])
+		var r activation.Report
+		if err == nil {
+			r, err = activation.ParseReport(msg)
+		}
+		if err != nil {
+			p.malformed(w, err)
+			continue
+		}
+		p.report(w, r)
 	}
 }
 
@@ -208,95 +178,6 @@ func (p *pool) channelClosed(w *worker) {
 	if w.state == wReady {
 		w.state = wDraining
 		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
-	}
-}
-
-// pollable returns a non-blocking duplicate of a listening socket that the
-// runtime's poller watches, for accept4 through its RawConn (a
-// net.Listener's RawConn cannot Read). Closing it stops a pending accept.
-func pollable(f *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("dup", err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("setnonblock", err)
-	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
-}
-
-// acceptLoop accepts connections on l until l is closed: with accept4 on
-// the raw socket, as blocking fds the broker never reads, so nothing but
-// the fd passes through the broker.
-func (p *pool) acceptLoop(l *os.File, name string) {
-	rc, err := l.SyscallConn()
-	if err != nil {
-		return
-	}
-	for {
-		// Every connection waiting in the kernel queue, in one go.
-		var batch []*pending
-		var aerr error
-		err = rc.Read(func(s uintptr) bool {
-			for len(batch) < maxBatch {
-				fd, sa, err := unix.Accept4(int(s), unix.SOCK_CLOEXEC)
-				if err == unix.EINTR {
-					continue
-				}
-				if err != nil {
-					if err != unix.EAGAIN {
-						aerr = err
-					}
-					return err != unix.EAGAIN || len(batch) > 0
-				}
-				batch = append(batch, &pending{fd: fd, listener: name, peer: sockaddrString(sa), at: time.Now()})
-			}
-			return true
-		})
-		if err != nil {
-			for _, c := range batch {
-				unix.Close(c.fd)
-			}
-			return // closed
-		}
-		if len(batch) > 0 && !p.hand(batch) {
-			return
-		}
-		if aerr != nil {
-			p.acceptError(name, aerr)
-		}
-	}
-}
-
-// hand gives accepted connections to the pool; false when it has stopped
-// (they are closed then).
-func (p *pool) hand(cs []*pending) bool {
-	select {
-	case p.conns <- cs:
-		return true
-	case <-p.done:
-		for _, c := range cs {
-			unix.Close(c.fd)
-		}
-		return false
-	}
-}
-
-// acceptError logs a failed accept and, when out of fds, pauses briefly so
-// the loop does not spin.
-func (p *pool) acceptError(name string, err error) {
-	if errors.Is(err, unix.ECONNABORTED) {
-		return
-	}
-	p.acceptFailed(name, err)
-	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
-		t := time.NewTimer(100 * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-p.done:
-		}
 	}
 }
 

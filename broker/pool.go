@@ -39,7 +39,8 @@ type worker struct {
 	pid     int
 	state   wstate
 	started time.Time
-	ch      *net.UnixConn // handoff channel; nil in other modes
+	ch      *os.File      // handoff channel, outside the runtime's poller; nil in other modes
+	chEnded bool          // its channel has ended: the relay no longer watches it
 	backend string        // proxy: the address it serves
 	sa      unix.Sockaddr // proxy: backend, resolved
 	port    int           // proxy: its port
@@ -84,11 +85,13 @@ type pool struct {
 	site *config.Site
 	log  *slog.Logger
 
-	events chan func()     // work for the pool goroutine
-	conns  chan []*pending // accepted connections
-	relay  *relay          // proxy mode's data path, run by the pool goroutine
-	done   chan struct{}   // closed when run has stopped receiving
-	wg     sync.WaitGroup
+	events chan func() // work for the pool goroutine
+	relay  *relay      // handoff and proxy: accepts and copies, run by the pool goroutine
+
+	reportBuf []byte        // handoff: a report read from a channel
+	oobBuf    []byte        // and its control message
+	done      chan struct{} // closed when run has stopped receiving
+	wg        sync.WaitGroup
 
 	workers       []*worker
 	queue         []*pending
@@ -110,28 +113,23 @@ type pool struct {
 	reloading     *reload
 	queuedReloads []chan error
 
-	listeners   []*os.File     // handoff: the broker's own copies
-	accepting   sync.WaitGroup // the accept loops
-	acceptsDone chan struct{}  // closed when every accept loop has returned
-	stopAt      time.Time      // when stopping began
-	stopReason  string
-	stoppedAll  bool          // every worker has been told to stop
-	watch       *watcher      // listen mode: waits for the first connection
-	tickedAt    time.Time     // proxy mode: the last tick
-	notify      *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
+	stopAt     time.Time // when stopping began
+	stopReason string
+	stoppedAll bool          // every worker has been told to stop
+	watch      *watcher      // listen mode: waits for the first connection
+	tickedAt   time.Time     // handoff and proxy: the last tick
+	notify     *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
 }
 
 func newPool(b *Broker) (*pool, error) {
 	p := &pool{
-		b:           b,
-		site:        b.cfg.Site,
-		log:         b.log,
-		events:      make(chan func(), 64),
-		conns:       make(chan []*pending, 64),
-		done:        make(chan struct{}),
-		slots:       1,
-		warm:        b.cfg.Site.Eager,
-		acceptsDone: make(chan struct{}),
+		b:      b,
+		site:   b.cfg.Site,
+		log:    b.log,
+		events: make(chan func(), 64),
+		done:   make(chan struct{}),
+		slots:  1,
+		warm:   b.cfg.Site.Eager,
 	}
 	return p, nil
 }
@@ -152,20 +150,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 		close(p.done)
 		p.wg.Wait()
 		if p.relay != nil {
-			defer p.relay.close()
-		}
-		// An accept loop may have queued a connection on its way out:
-		// it was accepted, so it gets the explicit failure.
-		for {
-			select {
-			case cs := <-p.conns:
-				for _, c := range cs {
-					p.fail(c, "the site is stopping")
-				}
-				p.wg.Wait()
-			default:
-				return
-			}
+			p.relay.close()
 		}
 	}()
 	if err := p.open(); err != nil {
@@ -193,10 +178,6 @@ func (p *pool) run(ctx context.Context) (err error) {
 				p.beginStop("broker stopping")
 			case f := <-p.events:
 				f()
-			case cs := <-p.conns:
-				for _, c := range cs {
-					p.enqueue(c)
-				}
 			case f := <-p.b.calls:
 				f(p)
 			case now := <-tick.C:
@@ -245,13 +226,20 @@ func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan str
 // open starts taking connections the way the site's mode needs.
 func (p *pool) open() error {
 	switch p.site.Mode {
-	case config.Proxy:
+	case config.Handoff, config.Proxy:
 		r, err := newRelay(p)
 		if err != nil {
 			return err
 		}
 		p.relay = r
 		r.onError = p.acceptFailed
+		if p.site.Mode == config.Handoff {
+			// Blocking sockets, which the broker never reads: a
+			// worker gets its connection as accept(2) would give it.
+			r.acceptFlags = unix.SOCK_CLOEXEC
+			p.reportBuf = make([]byte, activation.MaxMessageSize+1)
+			p.oobBuf = make([]byte, unix.CmsgSpace(4*4))
+		}
 		for _, s := range p.b.cfg.Sockets {
 			if err := r.listen(s.File, s.Addr.String()); err != nil {
 				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
@@ -269,18 +257,6 @@ func (p *pool) open() error {
 				}
 			}
 		})
-	case config.Handoff:
-		for _, s := range p.b.cfg.Sockets {
-			l, err := pollable(s.File)
-			if err != nil {
-				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
-			}
-			p.listeners = append(p.listeners, l)
-		}
-		for i, l := range p.listeners {
-			name := p.b.cfg.Sockets[i].Addr.String()
-			p.accepting.Go(func() { p.acceptLoop(l, name) })
-		}
 	case config.Listen:
 		w, err := newWatcher(p.b.cfg.Sockets)
 		if err != nil {
@@ -291,10 +267,6 @@ func (p *pool) open() error {
 			p.watchFirst()
 		}
 	}
-	p.wg.Go(func() {
-		p.accepting.Wait()
-		close(p.acceptsDone)
-	})
 	if p.site.Mode != config.Handoff {
 		n, err := newNotifySocket(p.site.Name)
 		if err != nil {
@@ -310,10 +282,6 @@ func (p *pool) closeListeners() {
 	if p.relay != nil {
 		p.relay.closeListeners()
 	}
-	for _, l := range p.listeners {
-		l.Close()
-	}
-	p.listeners = nil
 	if p.watch != nil {
 		p.watch.Close()
 		p.watch = nil
@@ -512,26 +480,22 @@ func (p *pool) spawn(now time.Time) bool {
 	p.stats.Spawned++
 	p.log.Info("worker started", "event", EventWorkerStarted, "pid", w.pid, "worker", w.seq, "generation", w.gen, "command", p.site.Command[0])
 
-	readerDone := make(chan struct{})
 	if w.ch != nil {
-		p.wg.Go(func() {
-			defer close(readerDone)
-			p.readChannel(w)
-		})
-	} else {
-		close(readerDone)
+		if err := p.relay.watch(w); err != nil {
+			p.log.Error("cannot watch the worker's channel; stopping it", "pid", w.pid, "err", err)
+			w.chEnded = true
+			p.stopWorker(w, err.Error())
+		}
 	}
 	if p.site.Mode == config.Proxy {
 		p.wg.Go(func() { p.probe(w) })
 	}
 	p.wg.Go(func() {
 		st := pr.Wait()
-		if w.ch != nil {
-			// Read what the worker sent before it died, then stop.
-			w.ch.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		}
-		<-readerDone
-		p.post(func() { p.exited(w, st) })
+		p.post(func() {
+			p.drainChannel(w) // what it sent before it died
+			p.exited(w, st)
+		})
 	})
 	return true
 }
@@ -568,6 +532,10 @@ func (p *pool) setErr(msg string) {
 func (p *pool) exited(w *worker, st *os.ProcessState) {
 	p.remove(w)
 	if w.ch != nil {
+		if !w.chEnded {
+			w.chEnded = true
+			p.relay.unwatch(w.ch)
+		}
 		w.ch.Close()
 	}
 	how := proc.Describe(st)
@@ -638,7 +606,7 @@ func (p *pool) stopWorker(w *worker, reason string) {
 	w.killAt = time.Now().Add(p.site.Timeouts.Stop)
 	switch {
 	case w.ch != nil:
-		w.ch.CloseWrite()
+		unix.Shutdown(int(w.ch.Fd()), unix.SHUT_WR) // the end of its work
 	case p.site.Mode == config.Proxy && w.held > 0:
 		// Stop routing now; SIGTERM once its connections are done, or
 		// after a grace: kept-alive connections may never be done, and a
@@ -776,18 +744,11 @@ func (p *pool) beginStop(reason string) {
 }
 
 // stopStep moves a stop along; it reports true when the broker may return.
-// First the accept loops finish, then the connections they accepted are
-// served (by ready workers, or ones started for them, within the stop
-// timeout), then every worker is told to stop.
+// First the connections already accepted are served (by ready workers, or
+// ones started for them, within the stop timeout), then every worker is
+// told to stop.
 func (p *pool) stopStep(now time.Time) bool {
-	accepting := false
-	select {
-	case <-p.acceptsDone:
-		accepting = len(p.conns) > 0
-	default:
-		accepting = true
-	}
-	if len(p.queue) > 0 || accepting {
+	if len(p.queue) > 0 {
 		if now.Sub(p.stopAt) < p.site.Timeouts.Stop {
 			p.dispatch()
 			for len(p.queue) > 0 && p.wantWorker() && p.canSpawn(now) && p.spawn(now) {
@@ -796,9 +757,6 @@ func (p *pool) stopStep(now time.Time) bool {
 			return false
 		}
 		p.storeQueue()
-		if accepting {
-			return false
-		}
 	}
 	if !p.stoppedAll {
 		p.stoppedAll = true

@@ -12,14 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The relay is proxy mode's data path, built the way haproxy's is: one
+// The relay is the broker's event loop, built the way haproxy's is: one
 // epoll set, waited on by the pool's own goroutine, holds the listening
-// sockets, the accepted connections and their backend connections.
-// Accepting, picking a backend, connecting and copying all happen on that
-// goroutine, as non-blocking syscalls, with no goroutine per connection
-// and no hop between threads; the bytes move with splice(2) and never
-// enter the broker's memory. Other goroutines reach the pool through its
-// events channel and an eventfd that wakes the wait.
+// sockets and, in handoff mode, the workers' channels; in proxy mode the
+// accepted connections and their backend connections too. Accepting,
+// handing off or connecting, reading reports and copying all happen on
+// that goroutine, as non-blocking syscalls, with no goroutine per
+// connection and no hop between threads; proxied bytes move with
+// splice(2) and never enter the broker's memory. Other goroutines reach
+// the pool through its events channel and an eventfd that wakes the wait.
 //
 // Sockets are registered level-triggered, for reading only: a wakeup reads
 // once, and epoll says again when more is left. Writability is asked for
@@ -29,8 +30,11 @@ import (
 // relayOwner is told what becomes of the relay's connections: the pool
 // (or a test).
 type relayOwner interface {
-	// enqueue takes an accepted connection, for relay.connect or a failure.
+	// enqueue takes an accepted connection: to hand off, to connect with
+	// relay.connect, or to fail.
 	enqueue(c *pending)
+	// readChannel reads reports waiting on a watched channel.
+	readChannel(w *worker)
 	// finished counts a connection that w's backend and its client ended.
 	finished(w *worker)
 	// connectFailed gives back a connection whose backend did not answer:
@@ -52,6 +56,9 @@ type relay struct {
 	failed  []dialFailure      // connects that failed, for the owner
 	evs     [128]unix.EpollEvent
 	onError func(listener string, err error) // an accept failed
+	// acceptFlags are accept4's: non-blocking sockets for the relay's
+	// own copying, blocking ones to hand to workers.
+	acceptFlags int
 }
 
 // end is one socket in the relay: a listening socket, a client's
@@ -63,9 +70,10 @@ type end struct {
 	listen string // a listening socket: its name
 
 	peer *end
-	p    *pipe // bytes read from fd, not yet written to peer
-	eof  bool  // fd's end was read
-	shut bool  // and passed on: peer's write side is shut
+	p    *pipe   // bytes read from fd, not yet written to peer
+	eof  bool    // fd's end was read
+	shut bool    // and passed on: peer's write side is shut
+	ch   *worker // a worker's channel: whose
 	// A backend connection's:
 	w       *worker
 	c       *pending // its client's connection, while it is connecting
@@ -89,7 +97,7 @@ func newRelay(owner relayOwner) (*relay, error) {
 		unix.Close(ep)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	r := &relay{owner: owner, ep: ep, wake: wake, dialing: map[*end]time.Time{}}
+	r := &relay{owner: owner, ep: ep, wake: wake, dialing: map[*end]time.Time{}, acceptFlags: unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		r.close()
@@ -166,6 +174,8 @@ func (r *relay) wait(timeout time.Duration) {
 		switch {
 		case e.listen != "":
 			r.accept(e)
+		case e.ch != nil:
+			r.owner.readChannel(e.ch)
 		default:
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				r.pump(e.peer, false)
@@ -193,7 +203,7 @@ func (r *relay) reportFailed() {
 // batch: epoll reports the rest.
 func (r *relay) accept(l *end) {
 	for range maxBatch {
-		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, err := unix.Accept4(l.fd, r.acceptFlags)
 		switch err {
 		case nil:
 		case unix.EINTR, unix.ECONNABORTED:
@@ -211,6 +221,18 @@ func (r *relay) accept(l *end) {
 			return
 		}
 		r.owner.enqueue(&pending{fd: fd, listener: l.listen, peer: sockaddrString(sa), at: time.Now()})
+	}
+}
+
+// watch adds w's channel, for its reports.
+func (r *relay) watch(w *worker) error {
+	return r.add(&end{fd: int(w.ch.Fd()), ch: w})
+}
+
+// unwatch takes a channel out before it is closed.
+func (r *relay) unwatch(ch *os.File) {
+	if fd := int(ch.Fd()); fd < len(r.ends) && r.ends[fd] != nil && r.ends[fd].ch != nil {
+		r.detach(r.ends[fd])
 	}
 }
 
@@ -465,7 +487,11 @@ func (r *relay) release(e *end) {
 func (r *relay) close() {
 	r.closeListeners()
 	for _, e := range r.ends {
-		if e != nil {
+		switch {
+		case e == nil:
+		case e.ch != nil:
+			r.detach(e) // the pool closes it
+		default:
 			r.drop(e)
 		}
 	}

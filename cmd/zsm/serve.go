@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"sync"
 	"syscall"
@@ -120,15 +119,6 @@ func serve(args []string) error {
 	s := f.Site(*site)
 	if s == nil {
 		return fmt.Errorf("%s has no site %q", f.Path, *site)
-	}
-	if s.Mode != config.Proxy && os.Getenv("GOMAXPROCS") == "" {
-		// Handing off a connection is a few syscalls on one goroutine:
-		// a second thread only adds wakeups between threads, which cost
-		// more than the work (BENCHMARKS.md). Proxy mode's relay is one
-		// goroutine too, but one that blocks in epoll_wait: while
-		// another P is idle the runtime leaves the waiting one alone,
-		// where with a single P its monitor takes it back every 20 µs.
-		runtime.GOMAXPROCS(1)
 	}
 	set, err := sockets.Open(s, rtDir, sockets.OSEnv)
 	var mismatch *sockets.MismatchError
