@@ -63,8 +63,8 @@ func (p *pool) readReports(w *worker, n int) {
 			closeRights(p.oobBuf[:oobn]) // workers send no fds
 		}
 		if err != nil || m == 0 {
-			w.chEnded = true
-			p.relay.unwatch(w.ch)
+			w.chEnded, w.quiet = true, false
+			p.relay.unwatch(w.chEnd)
 			if err == nil || err == unix.ECONNRESET {
 				p.channelClosed(w)
 			} else {
@@ -86,6 +86,61 @@ func (p *pool) readReports(w *worker, n int) {
 			continue
 		}
 		p.report(w, r)
+	}
+}
+
+// Reading a worker's reports as they come costs a wakeup of the broker per
+// connection (the worker's DONE), and the worker's send the cost of waking
+// it. While a worker is ready, has slots to spare and nothing waits in the
+// queue, the broker does not need its DONEs at once: they only lower a
+// count that is far from the limit. Such a worker's channel is quiet: the
+// relay does not wake for it, and its reports are read when the count
+// nears the worker's slots (before a dispatch), at every tick (for
+// WATCHDOG, STATUS and STOPPING) and when it exits. A worker that starts,
+// drains, fills up, has few slots, or whose connections wait, is read
+// as its reports come.
+
+// minQuietSlots is the fewest slots a worker needs for a quiet channel: a
+// worker with fewer fills up at once.
+const minQuietSlots = 8
+
+// pace makes channels quiet or loud as the pool's state asks; making one
+// quiet waits for a tick, so that a queue that comes and goes does not
+// toggle it on every connection.
+func (p *pool) pace(tick bool) {
+	for _, w := range p.workers {
+		if w.ch == nil || w.chEnded {
+			continue
+		}
+		loud := w.state != wReady || w.full || w.slots < minQuietSlots || len(p.queue) > 0
+		switch {
+		case loud && w.quiet:
+			w.quiet = false
+			p.relay.hear(w.chEnd, true)
+			p.readChannel(w) // what came while it was quiet
+		case !loud && !w.quiet && tick:
+			w.quiet = true
+			p.relay.hear(w.chEnd, false)
+		}
+	}
+}
+
+// readQuiet reads every quiet channel; at every tick.
+func (p *pool) readQuiet() {
+	for _, w := range p.workers {
+		if w.quiet {
+			p.drainChannel(w)
+		}
+	}
+}
+
+// readFilling reads the quiet channels of workers whose count of held
+// connections nears their slots.
+func (p *pool) readFilling() {
+	for _, w := range p.workers {
+		if w.quiet && w.held >= w.slots*3/4 {
+			p.drainChannel(w)
+		}
 	}
 }
 

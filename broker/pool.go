@@ -40,7 +40,9 @@ type worker struct {
 	state   wstate
 	started time.Time
 	ch      *os.File      // handoff channel, outside the runtime's poller; nil in other modes
+	chEnd   *end          // the channel in the relay
 	chEnded bool          // its channel has ended: the relay no longer watches it
+	quiet   bool          // the relay does not wake for its reports: they are read when needed
 	backend string        // proxy: the address it serves
 	sa      unix.Sockaddr // proxy: backend, resolved
 	port    int           // proxy: its port
@@ -191,6 +193,7 @@ func (p *pool) run(ctx context.Context) (err error) {
 		} else {
 			p.maintain(time.Now())
 		}
+		p.pace(false)
 		p.publish()
 	}
 	p.publish()
@@ -200,10 +203,10 @@ func (p *pool) run(ctx context.Context) (err error) {
 	return nil
 }
 
-// relayStep is one turn of the pool in proxy mode: it waits in the relay,
-// which accepts, connects and copies right here, until a socket has
-// something, work is posted (which kicks the relay) or the next tick. The
-// channels are then read without waiting.
+// relayStep is one turn of the pool in handoff and proxy mode: it waits
+// in the relay, which accepts, hands off, connects and copies right here,
+// until a socket has something, work is posted (which kicks the relay) or
+// the next tick. The Go channels are then read without waiting.
 func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan struct{} {
 	p.relay.wait(time.Until(p.tickedAt.Add(p.b.cfg.Tick)))
 	for {
@@ -215,8 +218,10 @@ func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan str
 			f()
 		case now := <-tick:
 			p.tickedAt = now
+			p.readQuiet()
 			p.tick(now)
 			p.relay.expire(now, dialTimeout)
+			p.pace(true)
 		default:
 			return stop
 		}
@@ -481,7 +486,8 @@ func (p *pool) spawn(now time.Time) bool {
 	p.log.Info("worker started", "event", EventWorkerStarted, "pid", w.pid, "worker", w.seq, "generation", w.gen, "command", p.site.Command[0])
 
 	if w.ch != nil {
-		if err := p.relay.watch(w); err != nil {
+		var err error
+		if w.chEnd, err = p.relay.watch(w); err != nil {
 			p.log.Error("cannot watch the worker's channel; stopping it", "pid", w.pid, "err", err)
 			w.chEnded = true
 			p.stopWorker(w, err.Error())
@@ -533,8 +539,8 @@ func (p *pool) exited(w *worker, st *os.ProcessState) {
 	p.remove(w)
 	if w.ch != nil {
 		if !w.chEnded {
-			w.chEnded = true
-			p.relay.unwatch(w.ch)
+			w.chEnded, w.quiet = true, false
+			p.relay.unwatch(w.chEnd)
 		}
 		w.ch.Close()
 	}
@@ -777,6 +783,10 @@ func (p *pool) stopNotify() {
 // dispatch hands queued connections to workers.
 func (p *pool) dispatch() {
 	for len(p.queue) > 0 {
+		// Reading a worker's DONEs may dispatch, all of the queue even.
+		if p.readFilling(); len(p.queue) == 0 {
+			return
+		}
 		w := p.pick()
 		if w == nil {
 			return

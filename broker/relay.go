@@ -225,14 +225,27 @@ func (r *relay) accept(l *end) {
 }
 
 // watch adds w's channel, for its reports.
-func (r *relay) watch(w *worker) error {
-	return r.add(&end{fd: int(w.ch.Fd()), ch: w})
+func (r *relay) watch(w *worker) (*end, error) {
+	e := &end{fd: int(w.ch.Fd()), ch: w}
+	if err := r.add(e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// hear says whether the relay wakes for a channel's reports.
+func (r *relay) hear(e *end, on bool) {
+	if on {
+		r.want(e, unix.EPOLLIN, 0)
+	} else {
+		r.want(e, 0, unix.EPOLLIN)
+	}
 }
 
 // unwatch takes a channel out before it is closed.
-func (r *relay) unwatch(ch *os.File) {
-	if fd := int(ch.Fd()); fd < len(r.ends) && r.ends[fd] != nil && r.ends[fd].ch != nil {
-		r.detach(r.ends[fd])
+func (r *relay) unwatch(e *end) {
+	if e != nil {
+		r.detach(e)
 	}
 }
 

@@ -1,0 +1,56 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/config"
+)
+
+// A ready worker with slots to spare has a quiet channel: the broker does
+// not wake for its DONEs, and reads them as its count nears its slots, so
+// that the worker never fills up and the channel stays quiet. Its reports
+// all arrive: what it served shows once they are read.
+func TestQuietChannel(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	s.Environment["ZSM_TEST_SLOTS"] = "16"
+	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 16}
+	// No tick: the test says when the channel goes quiet.
+	r := start(t, s, func(c *Config) { c.Tick = time.Hour })
+	if _, _, err := get(r.addr, "/"); err != nil {
+		t.Fatal(err)
+	}
+	inPool := func(f func(p *pool)) {
+		t.Helper()
+		if err := r.b.call(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var quiet bool
+	inPool(func(p *pool) {
+		p.pace(true) // as a tick does
+		quiet = len(p.workers) == 1 && p.workers[0].quiet
+	})
+	if !quiet {
+		t.Fatal("a ready worker with 16 slots and nothing queued: its channel is not quiet")
+	}
+	const n = 100 // several times its slots
+	for i := range n {
+		if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+			t.Fatalf("request %d: %d, %v", i, code, err)
+		}
+	}
+	var held, slots int
+	inPool(func(p *pool) {
+		w := p.workers[0]
+		quiet, held, slots = w.quiet, w.held, w.slots
+	})
+	if !quiet || held >= slots {
+		t.Fatalf("after %d requests: quiet %v, holding %d of %d slots; want quiet, below its slots", n, quiet, held, slots)
+	}
+	eventually(t, 5*time.Second, "every DONE read", func() bool {
+		inPool(func(p *pool) { p.readQuiet() }) // as a tick does
+		return r.b.Stats().Served == n+1
+	})
+}
