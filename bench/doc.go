@@ -19,7 +19,8 @@
 //
 //   - throughput: the same hello app served directly (it binds its port),
 //     through `zsm serve` in handoff, listen and proxy mode, behind haproxy
-//     (mode tcp, nbthread 1) and behind systemd-socket-proxyd; keep-alive and
+//     (mode tcp, nbthread 1; and again splicing both ways, as haproxy-splice)
+//     and behind systemd-socket-proxyd; keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
 //     ratio to direct.
 //   - start: cold start through a real systemd user manager (the harness

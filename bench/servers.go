@@ -16,16 +16,17 @@ import (
 
 // Targets: what a client talks to.
 const (
-	targetDirect  = "direct"        // hello binds its own port
-	targetHandoff = "handoff"       // zsm serve, mode handoff
-	targetListen  = "listen"        // zsm serve, mode listen
-	targetProxy   = "proxy"         // zsm serve, mode proxy, one backend
-	targetHAProxy = "haproxy"       // haproxy, mode tcp, nbthread 1, before a direct hello
-	targetProxyd  = "socket-proxyd" // systemd-socket-proxyd before a direct hello
+	targetDirect  = "direct"         // hello binds its own port
+	targetHandoff = "handoff"        // zsm serve, mode handoff
+	targetListen  = "listen"         // zsm serve, mode listen
+	targetProxy   = "proxy"          // zsm serve, mode proxy, one backend
+	targetHAProxy = "haproxy"        // haproxy, mode tcp, nbthread 1, before a direct hello
+	targetSplice  = "haproxy-splice" // the same, splicing both ways as zsm's proxy does
+	targetProxyd  = "socket-proxyd"  // systemd-socket-proxyd before a direct hello
 )
 
 // allTargets in the order tables show them.
-var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetProxyd}
+var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetSplice, targetProxyd}
 
 // isZSM reports whether target is a zsm mode.
 func isZSM(target string) bool {
@@ -33,7 +34,9 @@ func isZSM(target string) bool {
 }
 
 // isPeer reports whether target is another program than zsm and hello.
-func isPeer(target string) bool { return target == targetHAProxy || target == targetProxyd }
+func isPeer(target string) bool {
+	return target == targetHAProxy || target == targetSplice || target == targetProxyd
+}
 
 // siteName is the name of every site the bench runs with zsm serve: each
 // broker has a runtime dir of its own.
@@ -71,8 +74,8 @@ func (l *lab) startTarget(ctx context.Context, target, label string) (*server, e
 		return l.startDirect(ctx)
 	case targetHandoff, targetListen, targetProxy:
 		return l.startZSM(ctx, site{mode: target, workers: 1, label: label})
-	case targetHAProxy:
-		return l.startHAProxy(ctx)
+	case targetHAProxy, targetSplice:
+		return l.startHAProxy(ctx, target)
 	case targetProxyd:
 		return l.startProxyd(ctx)
 	}
@@ -180,33 +183,39 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 	return b.String(), nil
 }
 
-// startHAProxy runs haproxy (mode tcp, one thread) before a direct hello.
-func (l *lab) startHAProxy(ctx context.Context) (*server, error) {
+// startHAProxy runs haproxy (mode tcp, one thread) before a direct hello;
+// as targetSplice it splices both ways, as zsm's proxy mode does (by
+// default haproxy copies through its buffers).
+func (l *lab) startHAProxy(ctx context.Context, target string) (*server, error) {
 	backend, addr, err := l.startBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg := l.path("haproxy", ".cfg")
+	options := ""
+	if target == targetSplice {
+		options = "  option splice-request\n  option splice-response\n"
+	}
+	cfg := l.path(target, ".cfg")
 	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`global
   maxconn 4096
   nbthread 1
 defaults
   mode tcp
-  timeout connect 5s
+%s  timeout connect 5s
   timeout client 60s
   timeout server 60s
 listen bench
   bind %s
   server app %s
-`, addr, backend.addr)), 0o600)
+`, options, addr, backend.addr)), 0o600)
 	if err != nil {
 		return nil, l.failStart(backend, err)
 	}
-	p, err := l.start("haproxy", []string{"haproxy", "-db", "-f", cfg}, l.env(), syscall.SIGKILL)
+	p, err := l.start(target, []string{"haproxy", "-db", "-f", cfg}, l.env(), syscall.SIGKILL)
 	if err != nil {
 		return nil, l.failStart(backend, err)
 	}
-	s := &server{target: targetHAProxy, addr: addr, main: p, procs: []*process{backend.main, p}}
+	s := &server{target: target, addr: addr, main: p, procs: []*process{backend.main, p}}
 	return s, l.waitServing(ctx, s)
 }
 

@@ -24,7 +24,7 @@ func neededTools(o options) []tool {
 		ts = append(ts, tool{"wrk", "wrk", "load generator (or -loader go)"})
 	}
 	peers := o.has(scenarioThroughput) || o.has(scenarioCost)
-	if peers && o.wants(targetHAProxy) {
+	if peers && (o.wants(targetHAProxy) || o.wants(targetSplice)) {
 		ts = append(ts, tool{"haproxy", "haproxy", "peer (or -peers=false)"})
 	}
 	if o.has(scenarioThroughput) && o.wants(targetProxyd) {
