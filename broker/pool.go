@@ -75,7 +75,7 @@ type pending struct {
 	fd       int  // the accepted socket: blocking in handoff mode, non-blocking in proxy mode
 	end      *end // proxy: its place in the relay, once connected to a backend
 	listener string
-	peer     string
+	peer     unix.Sockaddr // the client's address, formatted only when needed
 	at       time.Time
 	retries  int // proxy: backends that failed to take it
 }
@@ -149,6 +149,12 @@ func (p *pool) post(f func()) {
 
 func (p *pool) run(ctx context.Context) (err error) {
 	defer func() {
+		if p.relay != nil {
+			// Connects that failed in the last turn come back to the
+			// queue: they were accepted, so they get the failure.
+			p.relay.report()
+			p.failQueue("the site is stopping")
+		}
 		close(p.done)
 		p.wg.Wait()
 		if p.relay != nil {
@@ -831,7 +837,7 @@ func (p *pool) handTo(w *worker, c *pending) error {
 	p.connSeq++
 	switch p.site.Mode {
 	case config.Handoff:
-		err := sendConn(w.ch, activation.Handoff{ID: p.connSeq, Listener: c.listener, Peer: c.peer}, c.fd)
+		err := sendConn(w.ch, activation.Handoff{ID: p.connSeq, Listener: c.listener, Peer: sockaddrString(c.peer)}, c.fd)
 		if errors.Is(err, syscall.EAGAIN) {
 			w.full = true
 			return err
@@ -922,7 +928,7 @@ func (p *pool) takePending() {
 		unix.SetNonblock(fd, p.site.Mode == config.Proxy)
 		c := &pending{fd: fd, at: time.Now()}
 		if sa, err := unix.Getpeername(fd); err == nil {
-			c.peer = sockaddrString(sa)
+			c.peer = sa
 		}
 		if p.site.Mode == config.Listen {
 			// Workers take connections from the kernel queue only.
@@ -948,7 +954,7 @@ func (p *pool) failQueue(reason string) {
 // fail answers a connection the site cannot serve: 503 with the reason for
 // http sites, a close otherwise.
 func (p *pool) fail(c *pending, reason string) {
-	p.log.Warn("connection refused", "event", EventRefused, "listener", c.listener, "peer", c.peer, "reason", reason)
+	p.log.Warn("connection refused", "event", EventRefused, "listener", c.listener, "peer", sockaddrString(c.peer), "reason", reason)
 	if c.end != nil {
 		p.relay.release(c.end)
 	}

@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,4 +56,35 @@ func TestQuietChannel(t *testing.T) {
 		inPool(func(p *pool) { p.readQuiet() }) // as a tick does
 		return r.b.Stats().Served == n+1
 	})
+}
+
+// A worker that stops on its own (SIGTERM: STOPPING=1) gets the end of its
+// channel, as the protocol says, finishes and exits by itself, long before
+// the stop timeout would kill it; the next connection goes to a new one.
+func TestWorkerStopsOnItsOwn(t *testing.T) {
+	s := testSite(t, config.Handoff, "http")
+	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 16}
+	s.Timeouts.Stop = 30 * time.Second
+	r := start(t, s, nil)
+	_, body, err := get(r.addr, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := pidOf(t, body)
+	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the worker to exit by itself", func() bool {
+		return strings.Contains(r.log.String(), fmt.Sprintf("msg=\"worker exited\" site=t event=worker-exited pid=%d", first))
+	})
+	if strings.Contains(r.log.String(), "killing it") {
+		t.Errorf("the stopping worker was killed:\n%s", r.log.String())
+	}
+	_, body, err = get(r.addr, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := pidOf(t, body); pid == first {
+		t.Errorf("the worker that stopped served again")
+	}
 }

@@ -54,6 +54,7 @@ type relay struct {
 	pipes   pipes              // pipes for bytes in flight
 	dialing map[*end]time.Time // backend connections not known to be up
 	failed  []dialFailure      // connects that failed, for the owner
+	ended   []*worker          // pairs finished, for the owner
 	evs     [128]unix.EpollEvent
 	onError func(listener string, err error) // an accept failed
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
@@ -78,6 +79,7 @@ type end struct {
 	w       *worker
 	c       *pending // its client's connection, while it is connecting
 	paused  bool     // a listening socket that is not polled until the next tick
+	parked  bool     // out of the set after a hangup, until its peer takes its bytes
 	dialing bool
 }
 
@@ -153,7 +155,7 @@ func (r *relay) kick() {
 // wait waits up to timeout for sockets, handles what they have and
 // returns; it returns at once when kicked.
 func (r *relay) wait(timeout time.Duration) {
-	r.reportFailed()
+	r.report()
 	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
 	n, err := unix.EpollWait(r.ep, r.evs[:], max(ms, 0))
 	if err != nil {
@@ -177,26 +179,64 @@ func (r *relay) wait(timeout time.Duration) {
 		case e.ch != nil:
 			r.owner.readChannel(e.ch)
 		default:
-			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				r.pump(e.peer, false)
-			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && r.ends[fd] == e {
-				r.pump(e, true)
-			}
+			r.event(e, ev.Events)
 		}
-		r.reportFailed()
+		r.report()
 	}
 }
 
-// reportFailed tells the owner of the connects that failed; it may
-// connect them again, and fail again.
-func (r *relay) reportFailed() {
-	for len(r.failed) > 0 {
-		f := r.failed[0]
-		r.failed = r.failed[1:]
-		r.owner.connectFailed(f.w, f.c, f.err)
+// event handles what epoll says of a connection.
+func (r *relay) event(e *end, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 && ev&unix.EPOLLERR == 0 {
+		r.up(e) // a connect that completed
 	}
-	r.failed = nil
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		r.pump(e.peer, false)
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && r.ends[e.fd] == e {
+		r.pump(e, true)
+	}
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) == 0 || r.ends[e.fd] != e {
+		return
+	}
+	// epoll reports an error or a hangup whatever e is registered for,
+	// on every wait: settle it, or the loop spins. An error ends the pair
+	// (the kernel has dropped what the socket held). A hangup means e's
+	// peer has sent its end and e's own end was passed on: what is left
+	// is reading e, which the read above did unless e waits for its peer
+	// to take bytes already read; then e leaves the set until they are
+	// taken.
+	if ev&unix.EPOLLERR != 0 {
+		err := error(unix.ECONNRESET)
+		if n, serr := unix.GetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_ERROR); serr == nil && n != 0 {
+			err = unix.Errno(n)
+		}
+		r.broken(e, err)
+		return
+	}
+	if e.mask&unix.EPOLLIN == 0 {
+		r.detach(e)
+		e.parked = true
+	}
+}
+
+// report tells the owner what became of connections since the last call:
+// never from inside the relay's own calls, so that the owner may connect
+// and close connections in return.
+func (r *relay) report() {
+	for len(r.ended) > 0 || len(r.failed) > 0 {
+		for len(r.ended) > 0 {
+			w := r.ended[0]
+			r.ended = r.ended[1:]
+			r.owner.finished(w)
+		}
+		for len(r.failed) > 0 {
+			f := r.failed[0]
+			r.failed = r.failed[1:]
+			r.owner.connectFailed(f.w, f.c, f.err)
+		}
+	}
+	r.ended, r.failed = nil, nil
 }
 
 // accept takes the connections waiting on a listening socket, up to a
@@ -220,7 +260,7 @@ func (r *relay) accept(l *end) {
 			r.want(l, 0, unix.EPOLLIN)
 			return
 		}
-		r.owner.enqueue(&pending{fd: fd, listener: l.listen, peer: sockaddrString(sa), at: time.Now()})
+		r.owner.enqueue(&pending{fd: fd, listener: l.listen, peer: sa, at: time.Now()})
 	}
 }
 
@@ -261,6 +301,7 @@ func (r *relay) connect(w *worker, c *pending) {
 		cl = &end{fd: c.fd}
 		c.end = cl
 	}
+	cl.shut = false // its end, if it ended, is not passed on yet
 	b := &end{fd: fd, w: w, c: c, dialing: true}
 	cl.peer, b.peer = b, cl
 	if err := r.add(b); err != nil {
@@ -337,20 +378,37 @@ func (r *relay) pump(src *end, read bool) {
 			r.pipes.put(src.p)
 			src.p = nil
 			r.want(dst, 0, unix.EPOLLOUT)
-			if !src.eof {
+			switch {
+			case src.eof:
+			case src.parked:
+				src.parked = false
+				if err := r.add(src); err != nil {
+					r.broken(src, err)
+					return
+				}
+			default:
 				r.want(src, unix.EPOLLIN, 0)
 			}
 		}
 		if src.eof {
-			if !src.shut {
-				src.shut = true
-				if dst.shut {
-					r.finish(src) // both ways are done
-					return
-				}
-				shutWrite(dst.fd)
-				r.want(src, 0, unix.EPOLLIN)
+			if src.shut {
+				return
 			}
+			if dst.dialing {
+				// Shutting a connecting socket would abort the
+				// connect: pass the end on once it is up.
+				r.want(dst, unix.EPOLLOUT, 0)
+				r.want(src, 0, unix.EPOLLIN)
+				return
+			}
+			src.shut = true
+			if dst.shut {
+				r.finish(src) // both ways are done
+				return
+			}
+			shutWrite(dst.fd)
+			r.want(src, 0, unix.EPOLLIN)
+			r.want(dst, 0, unix.EPOLLOUT)
 			return
 		}
 		if !read {
@@ -439,7 +497,7 @@ func (r *relay) finish(e *end) {
 	}
 	r.drop(e)
 	r.drop(e.peer)
-	r.owner.finished(b.w)
+	r.ended = append(r.ended, b.w)
 }
 
 // add registers e for reading.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/internal/config"
 )
 
 // relayRig runs a relay on its own goroutine, as the pool does, in front
@@ -281,29 +283,8 @@ func TestRelayConnectTimeout(t *testing.T) {
 	g := newRelayRig(t)
 	g.pair() // connected, and idle: not known to be up
 
-	// A backend whose accept queue holds one connection, and has it:
-	// nothing accepts, so further SYNs are dropped.
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lfd, fullAddr := fullBackend(t)
 	defer unix.Close(lfd)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(lfd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(lfd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fullAddr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	filler, err := net.Dial("tcp", fullAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer filler.Close()
 	g.to.Store(g.worker(t, fullAddr))
 	stuck, err := net.Dial("tcp", g.front.Addr().String())
 	if err != nil {
@@ -324,4 +305,119 @@ func TestRelayConnectTimeout(t *testing.T) {
 	if _, _, _, dialing := g.state(); dialing != 0 {
 		t.Errorf("%d connects in progress after the timeout; want none", dialing)
 	}
+}
+
+// A backend that closes, then resets because its client sends more: the
+// error ends the pair at once (epoll reports it on every wait otherwise).
+func TestRelayErrorAfterEnd(t *testing.T) {
+	g := newRelayRig(t)
+	client, server := g.pair()
+	server.Close() // the backend's end: the client reads EOF
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(client); err != nil {
+		t.Fatalf("the client did not get the backend's end: %v", err)
+	}
+	client.Write([]byte("more")) // the closed backend answers with a reset
+	eventually(t, 5*time.Second, "the relay to end the pair", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.ended == 1
+	})
+	if ends, inUse, _, _ := g.state(); ends != 0 || inUse != 0 {
+		t.Errorf("the relay holds %d sockets, %d pipes after the reset; want none", ends, inUse)
+	}
+}
+
+// A client that ends before its backend's connect completes: the end is
+// passed on once a backend is up, also after the connect was given back
+// and made again.
+func TestRelayEndWhileConnecting(t *testing.T) {
+	g := newRelayRig(t)
+	live := g.to.Load()
+	lfd, fullAddr := fullBackend(t)
+	defer unix.Close(lfd)
+	g.to.Store(g.worker(t, fullAddr))
+	client, err := net.Dial("tcp", g.front.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.Write([]byte("request"))
+	client.(*net.TCPConn).CloseWrite()
+	eventually(t, 5*time.Second, "the relay to connect to the full backend", func() bool {
+		_, _, _, dialing := g.state()
+		return dialing == 1
+	})
+	g.do(func() { g.r.expire(time.Now().Add(time.Hour), time.Minute) })
+	g.do(func() { g.r.connect(live, g.parked[0]) })
+	server, err := g.back.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "request" {
+		t.Fatalf("the backend read %q, %v; want the request, then its end", got, err)
+	}
+}
+
+// fullBackend listens with an accept queue of one, filled: connects to it
+// stay in progress, their SYNs dropped.
+func fullBackend(t *testing.T) (int, string) {
+	t.Helper()
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	filler, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { filler.Close() })
+	return lfd, addr
+}
+
+// Clients that reset as soon as they connect, while the backend holds
+// another connection: the pool counts each as finished once, and serves
+// on (reading a reset inside the connect once re-entered the pool).
+func TestProxyClientResets(t *testing.T) {
+	s := testSite(t, config.Proxy, "backend")
+	s.Backend.Ports = s.Backend.Ports[:1]
+	r := start(t, s, nil)
+	held, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := held.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Fatalf("after the resets: %d, %v", code, err)
+	}
+	held.Close()
+	eventually(t, 5*time.Second, "no connection held", func() bool { return r.b.Stats().Active == 0 })
 }
