@@ -62,8 +62,8 @@ type relay struct {
 	acceptFlags int
 }
 
-// end is one socket in the relay: a listening socket, a client's
-// connection or a backend connection.
+// end is one socket in the relay: a listening socket, a worker's channel,
+// a client's connection or a backend connection.
 type end struct {
 	fd     int
 	seq    uint32
