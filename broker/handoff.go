@@ -266,11 +266,35 @@ func Refuse(c net.Conn, site *config.Site, reason string) {
 	if site.Protocol != config.HTTP {
 		return
 	}
-	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", site.Name, reason)
 	c.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
+	c.Write(refusal(site, reason))
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
 	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+}
+
+// refuseNow answers an http site's client on its socket fd at once, with
+// no goroutine and no other fd: for a broker out of fds, where Refuse
+// cannot have its net.Conn. What the client sent and is already here is
+// read first, so that closing fd (the caller's part) does not reset the
+// connection under the answer.
+func refuseNow(fd int, site *config.Site, reason string) {
+	if site.Protocol != config.HTTP {
+		return
+	}
+	var buf [4096]byte
+	for range 16 {
+		if n, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT); n <= 0 || err != nil {
+			break
+		}
+	}
+	unix.SendmsgN(fd, refusal(site, reason), nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	unix.Shutdown(fd, unix.SHUT_WR)
+}
+
+// refusal is the 503 an http site's client gets, with the reason.
+func refusal(site *config.Site, reason string) []byte {
+	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", site.Name, reason)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
 }

@@ -960,6 +960,10 @@ func (p *pool) fail(c *pending, reason string) {
 	}
 	f := os.NewFile(uintptr(c.fd), "conn")
 	conn, err := net.FileConn(f)
+	if err != nil {
+		// Out of fds (net.FileConn takes one more): answer right here.
+		refuseNow(c.fd, p.site, reason)
+	}
 	f.Close()
 	if err != nil {
 		return

@@ -1,12 +1,18 @@
 package broker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/internal/config"
 )
@@ -86,5 +92,51 @@ func TestWorkerStopsOnItsOwn(t *testing.T) {
 	}
 	if pid := pidOf(t, body); pid == first {
 		t.Errorf("the worker that stopped served again")
+	}
+}
+
+// refuseNow, the answer of a broker out of fds, is the same 503 with the
+// reason, which the client reads whole although no one read its request.
+func TestRefuseNow(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := server.(*net.TCPConn).File()
+	server.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The request is in by the time the broker would answer.
+	eventually(t, 5*time.Second, "the request to arrive", func() bool {
+		n, err := unix.IoctlGetInt(int(f.Fd()), unix.SIOCINQ)
+		return err == nil && n > 0
+	})
+	refuseNow(int(f.Fd()), &config.Site{Name: "t", Protocol: config.HTTP}, "out of file descriptors")
+	f.Close()
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "out of file descriptors") {
+		t.Errorf("got %d %q; want 503 with the reason", resp.StatusCode, body)
 	}
 }
