@@ -295,7 +295,10 @@ func TestRelayConnectTimeout(t *testing.T) {
 		_, _, _, dialing := g.state()
 		return dialing == 2
 	})
-	g.do(func() { g.r.expire(time.Now().Add(time.Hour), time.Minute) })
+	g.do(func() {
+		g.r.expire(time.Now().Add(time.Hour), time.Minute)
+		g.r.report() // as the next wait does
+	})
 	g.mu.Lock()
 	failed := append([]error(nil), g.failed...)
 	g.mu.Unlock()
@@ -348,8 +351,17 @@ func TestRelayEndWhileConnecting(t *testing.T) {
 		_, _, _, dialing := g.state()
 		return dialing == 1
 	})
-	g.do(func() { g.r.expire(time.Now().Add(time.Hour), time.Minute) })
-	g.do(func() { g.r.connect(live, g.parked[0]) })
+	g.do(func() {
+		g.r.expire(time.Now().Add(time.Hour), time.Minute)
+		g.r.report() // as the next wait does
+	})
+	g.mu.Lock()
+	parked := g.parked
+	g.mu.Unlock()
+	if len(parked) != 1 {
+		t.Fatalf("%d connections given back after the connect timed out; want 1", len(parked))
+	}
+	g.do(func() { g.r.connect(live, parked[0]) })
 	server, err := g.back.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +398,13 @@ func fullBackend(t *testing.T) (int, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { filler.Close() })
+	// Under load the kernel may finish the filler's handshake late; until
+	// it is in the accept queue, a SYN may still be answered (with a
+	// cookie). A listening socket's TCP_INFO counts its accept queue.
+	eventually(t, 5*time.Second, "the accept queue to fill", func() bool {
+		info, err := unix.GetsockoptTCPInfo(lfd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err == nil && info.Unacked >= 1
+	})
 	return lfd, addr
 }
 
