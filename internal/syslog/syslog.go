@@ -114,19 +114,20 @@ func (c *Conn) writeLocked(line []byte) error {
 type Handler struct {
 	c   *Conn
 	tag string
-	ops []func(slog.Handler) slog.Handler // WithAttrs and WithGroup, in order
+	th  slog.Handler // formats the attributes into out
+	out *formatted   // shared by the handlers WithAttrs and WithGroup derive
+}
+
+// formatted is where a Handler's text handler writes one record.
+type formatted struct {
+	mu  sync.Mutex // guards buf, from formatting until sent
+	buf bytes.Buffer
 }
 
 // NewHandler returns a Handler that sends to c, tagged tag.
-func NewHandler(c *Conn, tag string) *Handler { return &Handler{c: c, tag: tag} }
-
-// Enabled implements slog.Handler: the daemon filters, not us.
-func (h *Handler) Enabled(context.Context, slog.Level) bool { return true }
-
-// Handle implements slog.Handler.
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	var buf bytes.Buffer
-	var th slog.Handler = slog.NewTextHandler(&buf, &slog.HandlerOptions{
+func NewHandler(c *Conn, tag string) *Handler {
+	out := &formatted{}
+	th := slog.NewTextHandler(&out.buf, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
@@ -135,31 +136,37 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 			return a
 		},
 	})
-	for _, op := range h.ops {
-		th = op(th)
-	}
-	if err := th.Handle(ctx, r); err != nil {
+	return &Handler{c: c, tag: tag, th: th, out: out}
+}
+
+// Enabled implements slog.Handler: the daemon filters, not us.
+func (h *Handler) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	h.out.mu.Lock()
+	defer h.out.mu.Unlock()
+	h.out.buf.Reset()
+	// The message as written, then its attributes: "worker ready pid=42".
+	h.out.buf.WriteString(r.Message)
+	h.out.buf.WriteByte(' ')
+	if err := h.th.Handle(ctx, r); err != nil {
 		return err
 	}
-	// The message as written, then its attributes: "worker ready pid=42".
-	msg := append([]byte(r.Message), ' ')
-	msg = append(msg, buf.Bytes()...)
-	return h.c.send(severity(r.Level), h.tag, bytes.TrimRight(msg, " \n"))
+	return h.c.send(severity(r.Level), h.tag, bytes.TrimRight(h.out.buf.Bytes(), " \n"))
 }
 
 // WithAttrs implements slog.Handler.
 func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
-	return h.with(func(th slog.Handler) slog.Handler { return th.WithAttrs(as) })
+	h2 := *h
+	h2.th = h.th.WithAttrs(as)
+	return &h2
 }
 
 // WithGroup implements slog.Handler.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return h.with(func(th slog.Handler) slog.Handler { return th.WithGroup(name) })
-}
-
-func (h *Handler) with(op func(slog.Handler) slog.Handler) *Handler {
 	h2 := *h
-	h2.ops = append(h.ops[:len(h.ops):len(h.ops)], op)
+	h2.th = h.th.WithGroup(name)
 	return &h2
 }
 
