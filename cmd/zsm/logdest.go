@@ -111,7 +111,9 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 }
 
 func fileLines(f *logfile.File) *lines.Writer {
+	var buf []byte // the Writer calls emit under its lock
 	return lines.NewWriter(func(l []byte) {
-		f.Write(append(l[:len(l):len(l)], '\n'))
+		buf = append(append(buf[:0], l...), '\n')
+		f.Write(buf)
 	})
 }

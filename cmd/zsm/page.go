@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/zsm-dev/zsm/broker"
 	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -34,7 +35,7 @@ func servePage(ctx context.Context, addr config.Address, runtimeDir string, sour
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
-	log.Info("status page", "event", "notice", "listen", addr.String())
+	log.Info("status page", "event", broker.EventNotice, "listen", addr.String())
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("status page: %w", err)
 	}

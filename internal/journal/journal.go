@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -92,9 +91,6 @@ func NewHandler(send Sender) *Handler {
 	}
 	return &Handler{send: send}
 }
-
-// Enabled reports whether the journal's socket is there to write to.
-func Enabled() bool { return journal.Enabled() }
 
 // Enabled implements slog.Handler: every level is written.
 func (h *Handler) Enabled(context.Context, slog.Level) bool { return true }
@@ -197,16 +193,8 @@ func quote(v string) string {
 // (JOURNAL_STREAM names its device and inode, as systemd sets it for
 // services): then structured entries replace plain lines.
 func StderrIsJournal() bool {
-	v := os.Getenv("JOURNAL_STREAM")
-	dev, ino, ok := strings.Cut(v, ":")
-	if !ok {
-		return false
-	}
-	var st unix.Stat_t
-	if unix.Fstat(2, &st) != nil {
-		return false
-	}
-	return dev == strconv.FormatUint(st.Dev, 10) && ino == strconv.FormatUint(st.Ino, 10)
+	ok, _ := journal.StderrIsJournalStream()
+	return ok
 }
 
 // StreamSocket is journald's stdout stream socket (systemd-journald.service(8)).

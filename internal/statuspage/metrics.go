@@ -116,13 +116,16 @@ func writeMetrics(w io.Writer, sites []busapi.Status, _ time.Time) error {
 	return bw.Flush()
 }
 
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+)
+
 // escapeHelp escapes a HELP text: backslash and newline.
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
+func escapeHelp(s string) string { return helpEscaper.Replace(s) }
 
 // escapeLabel escapes a label value: backslash, double quote and newline.
 // Invalid UTF-8, which the format does not allow, becomes U+FFFD.
 func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	return labelEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD"))
 }
