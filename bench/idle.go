@@ -207,7 +207,7 @@ func (l *lab) holdIdle(ctx context.Context, s *server, n int) (idleResult, error
 		return r, err
 	}
 	r.limit, _ = fileLimit(pid)
-	if code, _, err := get(s.addr); err != nil {
+	if code, err := get(s.addr); err != nil {
 		r.fresh = fmt.Errorf("fresh request: %w", err)
 	} else if code != http.StatusOK {
 		r.fresh = fmt.Errorf("fresh request: status %d", code)

@@ -266,7 +266,7 @@ func (l *lab) waitServing(ctx context.Context, s *server) error {
 				return false, p.exitError()
 			}
 		}
-		code, _, err := get(s.addr)
+		code, err := get(s.addr)
 		return err == nil && code == http.StatusOK, nil
 	})
 	if err != nil {
@@ -276,23 +276,21 @@ func (l *lab) waitServing(ctx context.Context, s *server) error {
 	return nil
 }
 
-// get makes one GET / on a new connection and returns the status and the
-// X-Worker-Pid header.
-func get(addr string) (int, int, error) {
+// get makes one GET / on a new connection and returns the status.
+func get(addr string) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, opTimeout)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(opTimeout))
 	if _, err := c.Write(requestClose); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	resp.Body.Close()
-	pid, _ := strconv.Atoi(resp.Header.Get("X-Worker-Pid"))
-	return resp.StatusCode, pid, nil
+	return resp.StatusCode, nil
 }

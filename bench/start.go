@@ -216,10 +216,11 @@ func (l *lab) warmStart(ctx context.Context, sc *Scenario) {
 				}
 				continue
 			}
-			p50s[t] = append(p50s[t], percentile(lat, 50))
-			p99s[t] = append(p99s[t], percentile(lat, 99))
+			p50, p99 := percentile(lat, 50), percentile(lat, 99)
+			p50s[t] = append(p50s[t], p50)
+			p99s[t] = append(p99s[t], p99)
 			fmt.Fprintf(l.log, "  warm %-8s round %d/%d: p50 %s p99 %s\n", t, r+1, l.opts.rounds,
-				formatDuration(percentile(lat, 50)), formatDuration(percentile(lat, 99)))
+				formatDuration(p50), formatDuration(p99))
 		}
 	}
 	tab := sc.table("Warm pool: connect to first byte, one request at a time", "server", "p50", "p99", "added p50 vs direct", "target")

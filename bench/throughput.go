@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -110,11 +109,7 @@ func (l *lab) throughputConn(ctx context.Context, sc *Scenario, conn string, tar
 			if !l.opts.wants(rt.peer) {
 				continue
 			}
-			peer, ok := med[rt.peer]
-			v := ratio(med[t], peer)
-			if !ok {
-				v = math.NaN()
-			}
+			v := ratio(med[t], med[rt.peer]) // NaN when the peer was not measured
 			if cell != "" {
 				cell += "; "
 			}
