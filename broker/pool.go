@@ -87,8 +87,8 @@ type pool struct {
 	site *config.Site
 	log  *slog.Logger
 
-	events chan func() // work for the pool goroutine
-	relay  *relay      // handoff and proxy: accepts and copies, run by the pool goroutine
+	events chan func() // work for the pool goroutine, which kicks relay
+	relay  *relay      // what the pool goroutine waits in; in handoff and proxy mode it accepts and copies
 
 	reportBuf []byte        // handoff: a report read from a channel
 	oobBuf    []byte        // and its control message
@@ -119,7 +119,7 @@ type pool struct {
 	stopReason string
 	stoppedAll bool          // every worker has been told to stop
 	watch      *watcher      // listen mode: waits for the first connection
-	tickedAt   time.Time     // handoff and proxy: the last tick
+	tickedAt   time.Time     // the last tick
 	notify     *notifySocket // listen and proxy mode: the workers' NOTIFY_SOCKET
 }
 
@@ -133,6 +133,12 @@ func newPool(b *Broker) (*pool, error) {
 		slots:  1,
 		warm:   b.cfg.Site.Eager,
 	}
+	r, err := newRelay(p)
+	if err != nil {
+		return nil, err
+	}
+	p.relay = r
+	r.onError = p.acceptFailed
 	return p, nil
 }
 
@@ -140,26 +146,20 @@ func newPool(b *Broker) (*pool, error) {
 func (p *pool) post(f func()) {
 	select {
 	case p.events <- f:
-		if p.relay != nil {
-			p.relay.kick()
-		}
+		p.relay.kick()
 	case <-p.done:
 	}
 }
 
 func (p *pool) run(ctx context.Context) (err error) {
 	defer func() {
-		if p.relay != nil {
-			// Connects that failed in the last turn come back to the
-			// queue: they were accepted, so they get the failure.
-			p.relay.report()
-			p.failQueue("the site is stopping")
-		}
+		// Connects that failed in the last turn come back to the queue:
+		// they were accepted, so they get the failure.
+		p.relay.report()
+		p.failQueue("the site is stopping")
 		close(p.done)
 		p.wg.Wait()
-		if p.relay != nil {
-			p.relay.close()
-		}
+		p.relay.close()
 	}()
 	if err := p.open(); err != nil {
 		p.closeListeners()
@@ -171,27 +171,11 @@ func (p *pool) run(ctx context.Context) (err error) {
 
 	tick := time.NewTicker(p.b.cfg.Tick)
 	defer tick.Stop()
+	p.tickedAt = time.Now()
+	defer context.AfterFunc(ctx, p.relay.kick)()
 	stop := ctx.Done()
-	if p.relay != nil {
-		p.tickedAt = time.Now()
-		defer context.AfterFunc(ctx, p.relay.kick)()
-	}
 	for {
-		if p.relay != nil {
-			stop = p.relayStep(stop, tick.C)
-		} else {
-			select {
-			case <-stop:
-				stop = nil
-				p.beginStop("broker stopping")
-			case f := <-p.events:
-				f()
-			case f := <-p.b.calls:
-				f(p)
-			case now := <-tick.C:
-				p.tick(now)
-			}
-		}
+		stop = p.step(stop, tick.C)
 		if p.stopping {
 			if p.stopStep(time.Now()) {
 				break
@@ -209,11 +193,11 @@ func (p *pool) run(ctx context.Context) (err error) {
 	return nil
 }
 
-// relayStep is one turn of the pool in handoff and proxy mode: it waits
-// in the relay, which accepts, hands off, connects and copies right here,
-// until a socket has something, work is posted (which kicks the relay) or
-// the next tick. The Go channels are then read without waiting.
-func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan struct{} {
+// step is one turn of the pool: it waits in the relay, which accepts,
+// hands off, connects and copies right here, until a socket has something,
+// work is posted (which kicks the relay) or the next tick. The Go channels
+// are then read without waiting.
+func (p *pool) step(stop <-chan struct{}, tick <-chan time.Time) <-chan struct{} {
 	p.relay.wait(time.Until(p.tickedAt.Add(p.b.cfg.Tick)))
 	for {
 		select {
@@ -238,36 +222,18 @@ func (p *pool) relayStep(stop <-chan struct{}, tick <-chan time.Time) <-chan str
 func (p *pool) open() error {
 	switch p.site.Mode {
 	case config.Handoff, config.Proxy:
-		r, err := newRelay(p)
-		if err != nil {
-			return err
-		}
-		p.relay = r
-		r.onError = p.acceptFailed
 		if p.site.Mode == config.Handoff {
 			// Blocking sockets, which the broker never reads: a
 			// worker gets its connection as accept(2) would give it.
-			r.acceptFlags = unix.SOCK_CLOEXEC
+			p.relay.acceptFlags = unix.SOCK_CLOEXEC
 			p.reportBuf = make([]byte, activation.MaxMessageSize+1)
 			p.oobBuf = make([]byte, unix.CmsgSpace(4*4))
 		}
 		for _, s := range p.b.cfg.Sockets {
-			if err := r.listen(s.File, s.Addr.String()); err != nil {
+			if err := p.relay.listen(s.File, s.Addr.String()); err != nil {
 				return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
 			}
 		}
-		// Status and control calls come through the events channel,
-		// which wakes the relay.
-		p.wg.Go(func() {
-			for {
-				select {
-				case f := <-p.b.calls:
-					p.post(func() { f(p) })
-				case <-p.done:
-					return
-				}
-			}
-		})
 	case config.Listen:
 		w, err := newWatcher(p.b.cfg.Sockets)
 		if err != nil {
@@ -278,6 +244,18 @@ func (p *pool) open() error {
 			p.watchFirst()
 		}
 	}
+	// Status and control calls come through the events channel, which
+	// wakes the relay.
+	p.wg.Go(func() {
+		for {
+			select {
+			case f := <-p.b.calls:
+				p.post(func() { f(p) })
+			case <-p.done:
+				return
+			}
+		}
+	})
 	if p.site.Mode != config.Handoff {
 		n, err := newNotifySocket(p.site.Name)
 		if err != nil {
@@ -290,9 +268,7 @@ func (p *pool) open() error {
 }
 
 func (p *pool) closeListeners() {
-	if p.relay != nil {
-		p.relay.closeListeners()
-	}
+	p.relay.closeListeners()
 	if p.watch != nil {
 		p.watch.Close()
 		p.watch = nil

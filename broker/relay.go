@@ -15,7 +15,8 @@ import (
 // The relay is the broker's event loop, built the way haproxy's is: one
 // epoll set, waited on by the pool's own goroutine, holds the listening
 // sockets and, in handoff mode, the workers' channels; in proxy mode the
-// accepted connections and their backend connections too. Accepting,
+// accepted connections and their backend connections too (in listen mode,
+// where workers accept, only its wakeup). Accepting,
 // handing off or connecting, reading reports and copying all happen on
 // that goroutine, as non-blocking syscalls, with no goroutine per
 // connection and no hop between threads; proxied bytes move with
@@ -44,17 +45,16 @@ type relayOwner interface {
 
 type relay struct {
 	owner   relayOwner
-	ep      int                // the epoll set
-	wake    int                // eventfd: work from other goroutines
-	kicked  atomic.Bool        // wake has been written and not read
-	wakeMu  sync.Mutex         // guards wake's closing against kick
-	closed  bool               // guarded by wakeMu
-	ends    []*end             // by fd: the sockets in the set
-	seq     uint32             // tells an fd's registrations apart
-	pipes   pipes              // pipes for bytes in flight
-	dialing map[*end]time.Time // backend connections not known to be up
-	failed  []dialFailure      // connects that failed, for the owner
-	ended   []*worker          // pairs finished, for the owner
+	ep      int           // the epoll set
+	wake    int           // eventfd: work from other goroutines
+	kicked  atomic.Bool   // wake has been written and not read
+	wakeMu  sync.Mutex    // guards wake's closing against kick
+	closed  bool          // guarded by wakeMu
+	ends    []*end        // by fd: the sockets in the set
+	seq     uint32        // tells an fd's registrations apart
+	pipes   pipes         // pipes for bytes in flight
+	failed  []dialFailure // connects that failed, for the owner
+	ended   []*worker     // pairs finished, for the owner
 	evs     [128]unix.EpollEvent
 	onError func(listener string, err error) // an accept failed
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
@@ -77,10 +77,11 @@ type end struct {
 	ch   *worker // a worker's channel: whose
 	// A backend connection's:
 	w       *worker
-	c       *pending // its client's connection, while it is connecting
-	paused  bool     // a listening socket that is not polled until the next tick
-	parked  bool     // out of the set after a hangup, until its peer takes its bytes
-	dialing bool
+	c       *pending  // its client's connection, while it is connecting
+	paused  bool      // a listening socket that is not polled until the next tick
+	parked  bool      // out of the set after a hangup, until its peer takes its bytes
+	dialing bool      // not known to be up yet
+	dialed  time.Time // when its connect began
 }
 
 type dialFailure struct {
@@ -99,7 +100,7 @@ func newRelay(owner relayOwner) (*relay, error) {
 		unix.Close(ep)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	r := &relay{owner: owner, ep: ep, wake: wake, dialing: map[*end]time.Time{}, acceptFlags: unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC}
+	r := &relay{owner: owner, ep: ep, wake: wake, acceptFlags: unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		r.close()
@@ -224,19 +225,20 @@ func (r *relay) event(e *end, ev uint32) {
 // never from inside the relay's own calls, so that the owner may connect
 // and close connections in return.
 func (r *relay) report() {
-	for len(r.ended) > 0 || len(r.failed) > 0 {
-		for len(r.ended) > 0 {
-			w := r.ended[0]
-			r.ended = r.ended[1:]
-			r.owner.finished(w)
+	// The owner's calls may add to either list; both keep their arrays.
+	for len(r.ended)+len(r.failed) > 0 {
+		for i := 0; i < len(r.ended); i++ {
+			r.owner.finished(r.ended[i])
 		}
-		for len(r.failed) > 0 {
-			f := r.failed[0]
-			r.failed = r.failed[1:]
+		clear(r.ended)
+		r.ended = r.ended[:0]
+		for i := 0; i < len(r.failed); i++ {
+			f := r.failed[i]
 			r.owner.connectFailed(f.w, f.c, f.err)
 		}
+		clear(r.failed)
+		r.failed = r.failed[:0]
 	}
-	r.ended, r.failed = nil, nil
 }
 
 // accept takes the connections waiting on a listening socket, up to a
@@ -302,7 +304,7 @@ func (r *relay) connect(w *worker, c *pending) {
 		c.end = cl
 	}
 	cl.shut = false // its end, if it ended, is not passed on yet
-	b := &end{fd: fd, w: w, c: c, dialing: true}
+	b := &end{fd: fd, w: w, c: c, dialing: true, dialed: time.Now()}
 	cl.peer, b.peer = b, cl
 	if err := r.add(b); err != nil {
 		unix.Close(fd)
@@ -314,7 +316,6 @@ func (r *relay) connect(w *worker, c *pending) {
 		r.failed = append(r.failed, dialFailure{w, c, err})
 		return
 	}
-	r.dialing[b] = time.Now()
 	// A client usually has sent its request by now: pass it on at once
 	// (a connect on this host is done when connect(2) returns).
 	r.pump(cl, true)
@@ -444,7 +445,6 @@ func (r *relay) pump(src *end, read bool) {
 func (r *relay) up(e *end) {
 	if e.dialing {
 		e.dialing, e.c = false, nil
-		delete(r.dialing, e)
 	}
 }
 
@@ -469,24 +469,27 @@ func (r *relay) redial(b *end, err error) {
 	r.failed = append(r.failed, dialFailure{b.w, c, err})
 }
 
-// expire fails the connects older than timeout; call it now and then.
+// expire fails the connects older than timeout and polls the listening
+// sockets paused since the last call; call it at every tick.
 func (r *relay) expire(now time.Time, timeout time.Duration) {
-	for b, at := range r.dialing {
-		if now.Sub(at) < timeout {
-			continue
-		}
-		if _, err := unix.Getpeername(b.fd); err == nil {
-			r.up(b) // connected, and nothing to say yet
-			continue
-		}
-		r.redial(b, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
-	}
 	for _, e := range r.ends {
-		if e != nil && e.paused {
+		switch {
+		case e == nil:
+		case e.paused:
 			e.paused = false
 			r.want(e, unix.EPOLLIN, 0)
+		case !e.dialing || now.Sub(e.dialed) < timeout:
+		case isConnected(e.fd):
+			r.up(e) // connected, and nothing to say yet
+		default:
+			r.redial(e, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
 		}
 	}
+}
+
+func isConnected(fd int) bool {
+	_, err := unix.Getpeername(fd)
+	return err == nil
 }
 
 // finish closes e and its peer, and counts the connection done.
@@ -538,9 +541,6 @@ func (r *relay) detach(e *end) {
 func (r *relay) drop(e *end) {
 	if e.fd < len(r.ends) && r.ends[e.fd] == e {
 		r.ends[e.fd] = nil
-	}
-	if e.dialing {
-		delete(r.dialing, e)
 	}
 	r.release(e)
 	closeFD(e.fd)

@@ -143,9 +143,12 @@ func (g *relayRig) state() (ends, inUse, free, dialing int) {
 		for _, e := range g.r.ends {
 			if e != nil && e.listen == "" {
 				ends++
+				if e.dialing {
+					dialing++
+				}
 			}
 		}
-		inUse, free, dialing = g.r.pipes.inUse, len(g.r.pipes.free), len(g.r.dialing)
+		inUse, free = g.r.pipes.inUse, len(g.r.pipes.free)
 	})
 	return
 }
