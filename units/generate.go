@@ -83,18 +83,11 @@ func Generate(f *config.File, opt Options) ([]File, error) {
 		{Path: SocketTemplate, Content: socketTemplate()},
 		{Path: ServiceTemplate, Content: serviceTemplate(exec)},
 	}
-	seen := make(map[string]bool)
+	seen := siteNames{}
 	for _, s := range f.Sites {
-		if s == nil {
-			return nil, errors.New("units: generate: nil site")
+		if err := seen.add(s); err != nil {
+			return nil, fmt.Errorf("units: generate: %w", err)
 		}
-		if err := checkSiteName(s.Name); err != nil {
-			return nil, fmt.Errorf("units: generate: site %q: %w", s.Name, err)
-		}
-		if seen[s.Name] {
-			return nil, fmt.Errorf("units: generate: site %q: defined twice", s.Name)
-		}
-		seen[s.Name] = true
 		sock, err := socketDropIn(header, s)
 		if err != nil {
 			return nil, fmt.Errorf("units: generate: site %q: %w", s.Name, err)
@@ -319,4 +312,22 @@ func serviceDropIn(header, configPath string, s *config.Site) ([]byte, error) {
 // timeout rounded up, plus stopMargin for the broker to drain and exit.
 func stopTimeout(stop time.Duration) int64 {
 	return int64((stop+time.Second-1)/time.Second) + int64(stopMargin/time.Second)
+}
+
+// siteNames checks sites one by one: each must be there, with a valid name
+// not seen before.
+type siteNames map[string]bool
+
+func (seen siteNames) add(s *config.Site) error {
+	if s == nil {
+		return errors.New("nil site")
+	}
+	if err := checkSiteName(s.Name); err != nil {
+		return fmt.Errorf("site %q: %w", s.Name, err)
+	}
+	if seen[s.Name] {
+		return fmt.Errorf("site %q: defined twice", s.Name)
+	}
+	seen[s.Name] = true
+	return nil
 }

@@ -112,13 +112,8 @@ const unsetRuntimeDir = "unset XDG_RUNTIME_DIR; exec "
 
 // brokerArgv is the broker's command line for site: foreground (inittab),
 // or with flags such as --daemon.
-func brokerArgv(o SysvOptions, cfg, site string, flags ...string) []string {
-	argv := []string{o.ZSM, "serve", "--site", site, "--config", cfg, "--pidfile", o.PidFile(site)}
-	if o.PidfileDir == "" && len(flags) == 0 {
-		// inittab, whose process field is short: a relative pid file is
-		// in the broker's runtime directory, /tmp/zsm-UID under init.
-		argv[len(argv)-1] = site + ".pid"
-	}
+func brokerArgv(o SysvOptions, cfg, site, pidfile string, flags ...string) []string {
+	argv := []string{o.ZSM, "serve", "--site", site, "--config", cfg, "--pidfile", pidfile}
 	argv = append(argv, flags...)
 	return append(argv, "--log", o.logDest())
 }
@@ -218,18 +213,11 @@ func (o SysvOptions) check(cfg string, user bool) error {
 // o.Site's when that is set.
 func selectSites(f *config.File, only string) ([]*config.Site, error) {
 	sites := slices.Clone(f.Sites)
-	seen := make(map[string]bool)
+	seen := siteNames{}
 	for _, s := range sites {
-		if s == nil {
-			return nil, errors.New("nil site")
+		if err := seen.add(s); err != nil {
+			return nil, err
 		}
-		if err := checkSiteName(s.Name); err != nil {
-			return nil, fmt.Errorf("site %q: %w", s.Name, err)
-		}
-		if seen[s.Name] {
-			return nil, fmt.Errorf("site %q: defined twice", s.Name)
-		}
-		seen[s.Name] = true
 	}
 	slices.SortFunc(sites, func(a, b *config.Site) int { return strings.Compare(a.Name, b.Name) })
 	if only == "" {
@@ -284,7 +272,13 @@ func Inittab(f *config.File, opt SysvOptions) ([]byte, error) {
 	b.WriteString("# Add to /etc/inittab, then run: telinit q\n")
 	fmt.Fprintf(&b, "# init starts each broker in runlevels %s as user %s and respawns it; it logs to %s.\n", levels, opt.User, opt.logSays())
 	for _, s := range sites {
-		argv := brokerArgv(opt, cfg, s.Name)
+		pidfile := opt.PidFile(s.Name)
+		if opt.PidfileDir == "" {
+			// inittab's process field is short: a relative pid file is
+			// in the broker's runtime directory, /tmp/zsm-UID under init.
+			pidfile = s.Name + ".pid"
+		}
+		argv := brokerArgv(opt, cfg, s.Name, pidfile)
 		process := shJoin(argv)
 		if opt.UID != 0 {
 			process = "runuser -u " + shQuote(opt.User) + " -- " + process
@@ -393,7 +387,7 @@ func RC(site *config.Site, opt SysvOptions) ([]byte, error) {
 		return nil, fmt.Errorf("units: rc: site %q: negative stop timeout %v", site.Name, site.Timeouts.Stop)
 	}
 	stop := int64((site.Timeouts.Stop+rcStopMargin+time.Second-1)/time.Second) * 10
-	start := unsetRuntimeDir + shJoin(brokerArgv(opt, opt.Config, site.Name, "--daemon"))
+	start := unsetRuntimeDir + shJoin(brokerArgv(opt, opt.Config, site.Name, opt.PidFile(site.Name), "--daemon"))
 	var b bytes.Buffer
 	err := rcTemplate.Execute(&b, map[string]any{
 		"Name":     RCName(site.Name),
@@ -692,7 +686,7 @@ func Crontab(f *config.File, opt SysvOptions) ([]byte, error) {
 	comment("(--if-stopped: it exits quietly while one runs). XDG_RUNTIME_DIR is unset, whatever")
 	comment("cron's PAM session sets, so the broker's runtime files go to " + DefaultPidfileDir(opt.UID) + ".")
 	for _, s := range sites {
-		cmd := unsetRuntimeDir + shJoin(brokerArgv(opt, cfg, s.Name, "--daemon", "--if-stopped")) + " " + tag
+		cmd := unsetRuntimeDir + shJoin(brokerArgv(opt, cfg, s.Name, opt.PidFile(s.Name), "--daemon", "--if-stopped")) + " " + tag
 		if strings.Contains(cmd, "%") {
 			return nil, fmt.Errorf("units: crontab: site %q: %q holds a %%, which cron turns into a newline", s.Name, cmd)
 		}
