@@ -175,9 +175,11 @@ func serve(args []string) error {
 		log.Warn("ignoring the watchdog settings", "err", err)
 	}
 	notify := sdnotify.New()
+	// A nil *Notifier must not become a non-nil interface.
+	var notifier broker.Notifier
 	var store broker.FDStore
 	if notify != nil {
-		store = notify
+		notifier, store = notify, notify
 	}
 	if len(set.Stored) > 0 {
 		// They are ours now: the store must not hand them out again.
@@ -189,7 +191,7 @@ func serve(args []string) error {
 		Site:     s,
 		Sockets:  socks,
 		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: lg.journal, Output: lg.output}},
-		Notify:   notifier(notify),
+		Notify:   notifier,
 		Log:      log,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
@@ -324,13 +326,6 @@ func reloadLogged(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 
 // notifier returns n as the broker's Notifier: a nil *Notifier (off
 // systemd) must not become a non-nil interface.
-func notifier(n *sdnotify.Notifier) broker.Notifier {
-	if n != nil {
-		return n
-	}
-	return nil
-}
-
 // exConfig is EX_CONFIG (sysexits.h): the generated unit's
 // RestartPreventExitStatus=, so that a configuration error is not
 // restarted in a loop.
