@@ -148,19 +148,15 @@ func writeColdUnits(ctx context.Context, bin, dir, unitDir string, modes []strin
 			}
 			name := "cold-" + m + "-" + delayLabel(d)
 			addr := "127.0.0.1:" + strconv.Itoa(port)
-			fmt.Fprintf(&cfg, "site %q {\n  listen   = [%q]\n  mode     = %q\n  protocol = \"http\"\n", name, addr, m)
 			if m == targetProxy {
 				bport, err := freePort()
 				if err != nil {
 					return nil, err
 				}
-				fmt.Fprintf(&cfg, "  command  = [%q, \"-addr\", \"127.0.0.1:{port}\", \"-start-delay\", %q]\n", hello, d.String())
-				fmt.Fprintf(&cfg, "  backend {\n    address = \"127.0.0.1:{port}\"\n    ports   = \"%d\"\n  }\n", bport)
+				writeSite(&cfg, name, addr, m, false, []string{hello, "-addr", "127.0.0.1:{port}", "-start-delay", d.String()}, bport, "")
 			} else {
-				fmt.Fprintf(&cfg, "  command  = [%q, \"-start-delay\", %q]\n", hello, d.String())
-				fmt.Fprintf(&cfg, "  pool {\n    min_idle = 1\n    max      = 1\n  }\n")
+				writeSite(&cfg, name, addr, m, false, []string{hello, "-start-delay", d.String()}, 0, "min_idle = 1\n    max      = 1")
 			}
-			fmt.Fprintf(&cfg, "  timeouts {\n    stop = \"10s\"\n  }\n}\n")
 			u := coldUnit{kind: m, delay: d, addr: addr, service: "zsm@" + name + ".service", socket: "zsm@" + name + ".socket"}
 			units = append(units, u)
 		}

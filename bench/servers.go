@@ -154,33 +154,45 @@ func (l *lab) startZSM(ctx context.Context, st site) (*server, error) {
 func (l *lab) siteConfig(st site, addr string) (string, error) {
 	hello := l.binary("hello")
 	var b strings.Builder
-	fmt.Fprintf(&b, "site %q {\n", siteName)
-	fmt.Fprintf(&b, "  listen   = [%q]\n", addr)
-	fmt.Fprintf(&b, "  mode     = %q\n", st.mode)
-	fmt.Fprintf(&b, "  protocol = \"http\"\n")
-	if st.eager {
-		fmt.Fprintf(&b, "  eager    = true\n")
-	}
-	switch st.mode {
-	case targetProxy:
+	if st.mode == targetProxy {
 		port, err := freePort()
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, "  command  = [%q, \"-addr\", \"127.0.0.1:{port}\"]\n", hello)
-		fmt.Fprintf(&b, "  backend {\n    address = \"127.0.0.1:{port}\"\n    ports   = \"%d\"\n  }\n", port)
-		fmt.Fprintf(&b, "  pool {\n    queue     = 1024\n    idle_stop = \"0s\"\n  }\n")
-	default:
-		slots := st.slots
-		if slots == 0 {
-			slots = 64
-		}
-		fmt.Fprintf(&b, "  command  = [%q, \"-slots\", \"%d\"]\n", hello, slots)
-		w := max(st.workers, 1)
-		fmt.Fprintf(&b, "  pool {\n    min_idle  = %d\n    max       = %d\n    queue     = 1024\n    idle_stop = \"0s\"\n  }\n", w, w)
+		writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-addr", "127.0.0.1:{port}"}, port,
+			"queue     = 1024\n    idle_stop = \"0s\"")
+		return b.String(), nil
 	}
-	fmt.Fprintf(&b, "  timeouts {\n    stop = \"10s\"\n  }\n}\n")
+	slots := st.slots
+	if slots == 0 {
+		slots = 64
+	}
+	w := max(st.workers, 1)
+	writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-slots", strconv.Itoa(slots)}, 0,
+		fmt.Sprintf("min_idle  = %d\n    max       = %d\n    queue     = 1024\n    idle_stop = \"0s\"", w, w))
 	return b.String(), nil
+}
+
+// writeSite writes the HCL of one site: command is the app's argv (in
+// proxy mode with {port}, and backendPort its one port), pool the body of
+// its pool block ("" for none).
+func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command []string, backendPort int, pool string) {
+	fmt.Fprintf(b, "site %q {\n  listen   = [%q]\n  mode     = %q\n  protocol = \"http\"\n", name, addr, mode)
+	if eager {
+		fmt.Fprintf(b, "  eager    = true\n")
+	}
+	quoted := make([]string, len(command))
+	for i, a := range command {
+		quoted[i] = strconv.Quote(a)
+	}
+	fmt.Fprintf(b, "  command  = [%s]\n", strings.Join(quoted, ", "))
+	if mode == targetProxy {
+		fmt.Fprintf(b, "  backend {\n    address = \"127.0.0.1:{port}\"\n    ports   = \"%d\"\n  }\n", backendPort)
+	}
+	if pool != "" {
+		fmt.Fprintf(b, "  pool {\n    %s\n  }\n", pool)
+	}
+	fmt.Fprintf(b, "  timeouts {\n    stop = \"10s\"\n  }\n}\n")
 }
 
 // startHAProxy runs haproxy (mode tcp, one thread) before a direct hello;
