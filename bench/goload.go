@@ -21,7 +21,9 @@ import (
 // writing a request to reading its response.
 type goLoader struct{}
 
-func (goLoader) Name() string { return "go" }
+func (goLoader) Describe(int) string { return "the built-in Go loader (-loader go)" }
+
+func (goLoader) RunsFor(d time.Duration) time.Duration { return d }
 
 // opTimeout bounds every dial, write and read of the Go loader, as wrk's
 // --timeout does.

@@ -77,8 +77,10 @@ func (e errorCounts) String() string {
 
 // A loader runs load.
 type loader interface {
-	// Name says which: "wrk" or "go".
-	Name() string
+	// Describe names the load generator for the report.
+	Describe(threads int) string
+	// RunsFor is how long a load asked to run d really runs.
+	RunsFor(d time.Duration) time.Duration
 	// Load runs s and returns what it measured. It returns early, with
 	// ctx's error, when ctx is done.
 	Load(ctx context.Context, s loadSpec) (loadResult, error)

@@ -157,17 +157,7 @@ func (l *lab) measure(ctx context.Context, s *server, conn string, d time.Durati
 }
 
 // loadName describes the load generator.
-func (l *lab) loadName() string {
-	if l.loader.Name() == "wrk" {
-		return fmt.Sprintf("wrk -t%d", l.opts.threads)
-	}
-	return "the built-in Go loader (-loader go)"
-}
+func (l *lab) loadName() string { return l.loader.Describe(l.opts.threads) }
 
 // loadDuration is how long a load asked to run d really runs.
-func (l *lab) loadDuration(d time.Duration) time.Duration {
-	if l.loader.Name() == "wrk" {
-		return time.Duration(wrkDuration(d)) * time.Second
-	}
-	return d
-}
+func (l *lab) loadDuration(d time.Duration) time.Duration { return l.loader.RunsFor(d) }

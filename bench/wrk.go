@@ -18,7 +18,12 @@ type wrk struct {
 	path string
 }
 
-func (wrk) Name() string { return "wrk" }
+func (wrk) Describe(threads int) string { return fmt.Sprintf("wrk -t%d", threads) }
+
+// RunsFor is d in whole seconds, as wrk runs it.
+func (wrk) RunsFor(d time.Duration) time.Duration {
+	return time.Duration(wrkDuration(d)) * time.Second
+}
 
 // wrkDuration is d in whole seconds, at least one: wrk's -d takes no
 // fractions.
