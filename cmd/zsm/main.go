@@ -55,7 +55,7 @@ func run(args []string) int {
 	case "drain":
 		err = drain(args[1:])
 	case proc.ShimCommand:
-		err = proc.ShimMain(args[1:], func(id string, stderr bool) (*os.File, error) {
+		err = proc.ShimMain(args[1:], func(id string) (*os.File, error) {
 			return journal.Stream(id, sdjournal.PriInfo)
 		})
 	case "help", "-h", "--help":

@@ -320,7 +320,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-// List returns the status of every site on the bus, by name.
+// List returns the status of every site on the bus, in the bus's order.
 func List(conn *dbus.Conn) ([]Status, error) {
 	var names []string
 	if err := conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names); err != nil {

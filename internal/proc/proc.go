@@ -214,7 +214,7 @@ func signalName(s syscall.Signal) string {
 }
 
 // Streamer connects a journal stream for the shim (journal.Stream).
-type Streamer func(identifier string, stderr bool) (*os.File, error)
+type Streamer func(identifier string) (*os.File, error)
 
 // ShimMain is the exec shim: args are the resolved program and its argv.
 // As the spawner asked, it sets LISTEN_PID (and WATCHDOG_PID) to this
@@ -234,8 +234,8 @@ func ShimMain(args []string, stream Streamer) error {
 		os.Setenv("WATCHDOG_PID", pid)
 	}
 	if id := os.Getenv(shimJournal); id != "" && stream != nil {
-		for i, target := range []int{1, 2} {
-			f, err := stream(id, i == 1)
+		for _, target := range []int{1, 2} {
+			f, err := stream(id)
 			if err != nil {
 				continue // keep the inherited output
 			}

@@ -49,6 +49,9 @@ type workerView struct {
 	Memory    string
 }
 
+// timeLayout is how the page shows a time.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
 // stateTone colours a site's state.
 func stateTone(state string) string {
 	switch state {
@@ -108,7 +111,7 @@ func workerTone(state string) string {
 func newPage() *template.Template {
 	return template.Must(template.New("page").Funcs(template.FuncMap{
 		"count": groupDigits,
-		"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+		"time":  func(t time.Time) string { return t.Format(timeLayout) },
 		"iso":   func(t time.Time) string { return t.Format(time.RFC3339) },
 	}).Parse(pageTemplate))
 }
@@ -134,7 +137,7 @@ func (h *handler) writeHTML(w io.Writer, sites []busapi.Status, now time.Time) e
 			if w.Started != 0 {
 				started := time.UnixMicro(int64(w.Started)).In(now.Location())
 				wv.Age = age(now.Sub(started))
-				wv.StartedAt = "started " + started.Format("2006-01-02 15:04:05 MST")
+				wv.StartedAt = "started " + started.Format(timeLayout)
 			}
 			if w.RSS != 0 {
 				wv.Memory = iecBytes(w.RSS)
