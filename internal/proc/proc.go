@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,9 @@ type Spawner struct {
 
 // flusher is an output writer that holds a partial line.
 type flusher interface{ Flush() }
+
+// deathSignal is what a worker gets when the broker dies (PR_SET_PDEATHSIG).
+const deathSignal = syscall.SIGTERM
 
 // Variables the spawner sets for the shim; the shim removes them.
 const (
@@ -104,7 +108,7 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 		Stderr:     s.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setpgid:   true,
-			Pdeathsig: syscall.SIGTERM,
+			Pdeathsig: deathSignal,
 		},
 	}
 	if sp.Output != nil && sp.Journal == "" {
@@ -225,6 +229,7 @@ func ShimMain(args []string, stream Streamer) error {
 	if len(args) < 2 {
 		return errors.New("proc: exec shim: usage: " + ShimCommand + " PROGRAM ARGV0 [ARGS...]")
 	}
+	parent := os.Getppid()
 	pid := strconv.Itoa(os.Getpid())
 	if os.Getenv(shimListenPID) == "1" {
 		os.Setenv("LISTEN_PID", pid)
@@ -245,5 +250,17 @@ func ShimMain(args []string, stream Streamer) error {
 	}
 	os.Unsetenv(shimListenPID)
 	os.Unsetenv(shimJournal)
+	// The parent-death signal the spawner set belongs to the thread it
+	// forked, and exec keeps only the exec'ing thread's, which Go may have
+	// moved this goroutine off. Set it again on the thread that execs; if
+	// the broker died meanwhile, the signal it sent went to this process
+	// (and, unhandled, ended it) or the check below sees it.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(deathSignal), 0, 0, 0); err != nil {
+		return fmt.Errorf("proc: exec shim: PR_SET_PDEATHSIG: %w", err)
+	}
+	if os.Getppid() != parent {
+		return errors.New("proc: exec shim: the broker exited")
+	}
 	return fmt.Errorf("proc: exec %s: %w", args[0], unix.Exec(args[0], args[1:], os.Environ()))
 }
