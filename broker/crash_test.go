@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"golang.org/x/sys/unix"
 )
 
 // TestBreaker: an app that keeps crashing opens the breaker (clients get a
@@ -107,5 +109,35 @@ func TestBackoffSchedule(t *testing.T) {
 	p.proven(&worker{})
 	if p.breakerOpen() || !p.canSpawn(now) || p.breakerState() != "closed" {
 		t.Error("a worker that proved itself did not close the breaker")
+	}
+}
+
+// TestQueueOutlivesStartingWorker: the first connection is queued a moment
+// before the worker it starts, so at the tick where it has waited the
+// start timeout that worker is not yet late. The client must still hear
+// that the app was not ready, not a vaguer reason.
+func TestQueueOutlivesStartingWorker(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := os.NewFile(uintptr(fds[0]), "client")
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	limit := time.Second
+	p := &pool{
+		log:     slog.New(slog.DiscardHandler),
+		site:    &config.Site{Name: "t", Command: []string{"./app"}, Protocol: config.HTTP, Timeouts: config.Timeouts{Start: limit}},
+		workers: []*worker{{state: wStarting, started: t0.Add(3 * time.Millisecond)}},
+		queue:   []*pending{{fd: fds[1], at: t0}},
+	}
+	p.expire(t0.Add(limit + time.Millisecond))
+	got, _ := io.ReadAll(client)
+	client.Close()
+	p.wg.Wait()
+	if want := "./app was not ready within 1s"; !strings.Contains(string(got), want) {
+		t.Errorf("the client got %q; want a 503 saying %q", got, want)
+	}
+	if p.workers[0].state != wStarting {
+		t.Error("the worker was killed before its own start timeout")
 	}
 }

@@ -630,13 +630,16 @@ func (p *pool) shrink(now time.Time) {
 // and fails connections that waited that long with no worker ready.
 func (p *pool) expire(now time.Time) {
 	limit := p.site.Timeouts.Start
+	notReady := fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit)
+	starting := false
 	for _, w := range p.workers {
+		starting = starting || w.state == wStarting
 		// A listen-mode app that never notifies shows it is ready only by
 		// accepting: it is late only if connections wait for it.
 		silent := p.site.Mode == config.Listen && !w.notified && !w.sawQueue
 		if w.state == wStarting && now.Sub(w.started) > limit && !silent {
 			p.failedGen = w.gen
-			p.setErr(fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit))
+			p.setErr(notReady)
 			p.log.Error("worker not ready in time; killing it", "event", EventStartFailed, "pid", w.pid, "worker", w.seq, "timeout", limit)
 			w.state, w.expected = wDraining, true
 			w.killAt = now
@@ -644,8 +647,14 @@ func (p *pool) expire(now time.Time) {
 		}
 	}
 	if len(p.queue) > 0 && p.ready() == 0 && now.Sub(p.queue[0].at) > limit {
+		// The queue's head usually came before the worker it started, so
+		// it can give up a tick before that worker is found late.
 		reason := p.stats.LastErr
-		if reason == "" {
+		switch {
+		case reason != "":
+		case starting:
+			reason = notReady
+		default:
 			reason = fmt.Sprintf("no worker was ready within %s", limit)
 		}
 		p.failQueue(reason)
