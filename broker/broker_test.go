@@ -310,3 +310,20 @@ func TestStatsLine(t *testing.T) {
 		t.Errorf("StatusLine() = %q: no reason while nothing is ready", got)
 	}
 }
+
+// TestLoopOnOneP: the relay's wait holds its P (relay.wait), so a broker
+// given a single one takes a second for its other goroutines, which then
+// answer while the loop waits.
+func TestLoopOnOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := start(t, testSite(t, config.Proxy, "backend"), nil)
+	if code, body, err := get(r.addr, "/"); err != nil || code != 200 {
+		t.Fatalf("request: %d %q %v", code, body, err)
+	}
+	if n := runtime.GOMAXPROCS(0); n < 2 {
+		t.Errorf("GOMAXPROCS %d while the broker runs; want 2", n)
+	}
+	if st := r.b.Stats(); st.Ready == 0 {
+		t.Errorf("stats %+v; want a ready backend", st)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -152,6 +153,18 @@ func (p *pool) post(f func()) {
 }
 
 func (p *pool) run(ctx context.Context) (err error) {
+	// The loop owns its thread: the kernel places a thread by what it
+	// wakes and is woken by, which a goroutine moved between threads
+	// blurs (bench/notes.md has the figures). The thread must outlive
+	// the loop: workers it spawned get their parent-death signal when it
+	// exits.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// While the relay waits it also holds its P (relay.wait): the
+	// broker's other goroutines need another one.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	defer func() {
 		// Connects that failed in the last turn come back to the queue:
 		// they were accepted, so they get the failure.

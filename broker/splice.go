@@ -70,7 +70,8 @@ func (ps *pipes) close() {
 
 // The relay's syscalls on its hot path never block, so they are made raw:
 // without telling the runtime, which would otherwise prepare for a
-// blocking call (and its monitor watch for one) on every splice.
+// blocking call (and its monitor watch for one) on every splice. Its wait
+// is raw too, for the reasons relay.wait gives.
 
 // splice moves up to n bytes from fd in to fd out without blocking.
 func splice(in, out, n int) (int, error) {
@@ -104,4 +105,13 @@ func closeFD(fd int) {
 // shutWrite is shutdown(fd, SHUT_WR), raw.
 func shutWrite(fd int) {
 	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0)
+}
+
+// epollWait is unix.EpollWait, raw: relay.wait says why it may block.
+func epollWait(ep int, evs []unix.EpollEvent, ms int) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), uintptr(ms), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
