@@ -186,25 +186,9 @@ func (l *lab) warmStart(ctx context.Context, sc *Scenario) {
 		"Warm pool: %d requests per round, one at a time, each on a new connection, to a started site (one worker, "+
 			"`zsm serve` bound to its own socket) and to the app binding its port itself; connect to first byte; "+
 			"%d round(s) rotating the order; medians of each round's p50 and p99.", l.opts.warmN, l.opts.rounds))
-	servers := map[string]*server{}
-	defer func() {
-		for _, s := range servers {
-			if err := l.stopServer(s); err != nil {
-				sc.fail(err)
-			}
-		}
-	}()
-	var up []string
-	for _, t := range targets {
-		s, err := l.startTarget(ctx, t, id(scenarioStart, "warm", t))
-		if err != nil {
-			sc.fail(err)
-			continue
-		}
-		servers[t] = s
-		up = append(up, t)
-		sequential(ctx, s.addr, min(l.opts.warmN, 200)) // warm-up, unmeasured
-	}
+	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioStart, "warm", t) },
+		func(s *server) { sequential(ctx, s.addr, min(l.opts.warmN, 200)) }) // warm-up, unmeasured
+	defer l.stopTargets(sc, servers)
 	p50s, p99s := map[string][]time.Duration{}, map[string][]time.Duration{}
 	for r := range l.opts.rounds {
 		for _, t := range rotate(up, r) {

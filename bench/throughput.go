@@ -37,25 +37,9 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 
 // throughputConn measures every target with one kind of connection.
 func (l *lab) throughputConn(ctx context.Context, sc *Scenario, conn string, targets []string) {
-	servers := map[string]*server{}
-	defer func() {
-		for _, s := range servers {
-			if err := l.stopServer(s); err != nil {
-				sc.fail(err)
-			}
-		}
-	}()
-	var up []string
-	for _, t := range targets {
-		s, err := l.startTarget(ctx, t, id(scenarioThroughput, conn, t))
-		if err != nil {
-			sc.fail(err)
-			continue
-		}
-		servers[t] = s
-		up = append(up, t)
-		l.warm(ctx, s, conn)
-	}
+	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, conn, t) },
+		func(s *server) { l.warm(ctx, s, conn) })
+	defer l.stopTargets(sc, servers)
 	runs := map[string][]loadResult{}
 	for r := range l.opts.rounds {
 		for _, t := range rotate(up, r) {
@@ -161,3 +145,30 @@ func (l *lab) loadName() string { return l.loader.Describe(l.opts.threads) }
 
 // loadDuration is how long a load asked to run d really runs.
 func (l *lab) loadDuration(d time.Duration) time.Duration { return l.loader.RunsFor(d) }
+
+// startTargets starts each target, labelled for its profiles by label, and
+// warms it up with warm; one that does not start is noted in sc and left
+// out. up is the targets that started, in order. stopTargets stops them.
+func (l *lab) startTargets(ctx context.Context, sc *Scenario, targets []string, label func(target string) string, warm func(*server)) (servers map[string]*server, up []string) {
+	servers = map[string]*server{}
+	for _, t := range targets {
+		s, err := l.startTarget(ctx, t, label(t))
+		if err != nil {
+			sc.fail(err)
+			continue
+		}
+		servers[t] = s
+		up = append(up, t)
+		warm(s)
+	}
+	return servers, up
+}
+
+// stopTargets stops what startTargets started.
+func (l *lab) stopTargets(sc *Scenario, servers map[string]*server) {
+	for _, s := range servers {
+		if err := l.stopServer(s); err != nil {
+			sc.fail(err)
+		}
+	}
+}
