@@ -291,7 +291,7 @@ func serviceDropIn(header, configPath string, s *config.Site) ([]byte, error) {
 	w.comment(header)
 	w.section("Service")
 	w.set("Environment", env)
-	w.set("TimeoutStopSec", strconv.FormatInt(stopTimeout(s.Timeouts.Stop), 10)+"s")
+	w.set("TimeoutStopSec", strconv.FormatInt(stopTimeout(s.Timeouts.Stop, stopMargin), 10)+"s")
 	switch l := s.Limits; {
 	case l.Memory < 0:
 		return nil, fmt.Errorf("negative memory limit %d", l.Memory)
@@ -308,10 +308,11 @@ func serviceDropIn(header, configPath string, s *config.Site) ([]byte, error) {
 	return w.b.Bytes(), nil
 }
 
-// stopTimeout returns TimeoutStopSec= in whole seconds: the worker stop
-// timeout rounded up, plus stopMargin for the broker to drain and exit.
-func stopTimeout(stop time.Duration) int64 {
-	return int64((stop+time.Second-1)/time.Second) + int64(stopMargin/time.Second)
+// stopTimeout returns how long the broker's stop may take, in whole
+// seconds: the worker stop timeout rounded up, plus margin (whole seconds)
+// for the broker to drain and exit.
+func stopTimeout(stop, margin time.Duration) int64 {
+	return int64((stop+time.Second-1)/time.Second) + int64(margin/time.Second)
 }
 
 // siteNames checks sites one by one: each must be there, with a valid name

@@ -262,9 +262,13 @@ func Inittab(f *config.File, opt SysvOptions) ([]byte, error) {
 		names[i] = s.Name
 	}
 	ids := inittabIDs(names)
-	sites, err := selectSites(f, opt.Site)
-	if err != nil {
-		return nil, fmt.Errorf("units: inittab: %w", err)
+	sites := all
+	if opt.Site != "" {
+		i := slices.IndexFunc(all, func(s *config.Site) bool { return s.Name == opt.Site })
+		if i < 0 {
+			return nil, fmt.Errorf("units: inittab: %s has no site %q", f.Path, opt.Site)
+		}
+		sites = all[i : i+1]
 	}
 
 	var b bytes.Buffer
@@ -386,7 +390,7 @@ func RC(site *config.Site, opt SysvOptions) ([]byte, error) {
 	if site.Timeouts.Stop < 0 {
 		return nil, fmt.Errorf("units: rc: site %q: negative stop timeout %v", site.Name, site.Timeouts.Stop)
 	}
-	stop := int64((site.Timeouts.Stop+rcStopMargin+time.Second-1)/time.Second) * 10
+	stop := stopTimeout(site.Timeouts.Stop, rcStopMargin) * 10
 	start := unsetRuntimeDir + shJoin(brokerArgv(opt, opt.Config, site.Name, opt.PidFile(site.Name), "--daemon"))
 	var b bytes.Buffer
 	err := rcTemplate.Execute(&b, map[string]any{

@@ -324,8 +324,6 @@ func reloadLogged(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 	}
 }
 
-// notifier returns n as the broker's Notifier: a nil *Notifier (off
-// systemd) must not become a non-nil interface.
 // exConfig is EX_CONFIG (sysexits.h): the generated unit's
 // RestartPreventExitStatus=, so that a configuration error is not
 // restarted in a loop.
