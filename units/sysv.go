@@ -675,6 +675,9 @@ func Crontab(f *config.File, opt SysvOptions) ([]byte, error) {
 	if opt.PidfileDir != "" {
 		regen = append(regen, "--pidfile-dir", opt.PidfileDir)
 	}
+	if d := opt.logDest(); d != "syslog" {
+		regen = append(regen, "--log", d)
+	}
 	if opt.Site != "" {
 		tag += " " + strconv.Quote(opt.Site)
 		regen = append(regen, "--site", opt.Site)

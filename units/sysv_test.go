@@ -423,6 +423,20 @@ esac
 	}
 }
 
+// The install command in the header makes the same crontab again: with
+// the brokers' --log too, or they would go back to syslog.
+func TestCrontabInstallKeepsOptions(t *testing.T) {
+	opt := SysvOptions{ZSM: "/usr/bin/zsm", UID: 1000, PidfileDir: "/run/zsm", Log: "/var/log/zsm.log", Site: "blog"}
+	content, err := Crontab(sysvConfig("/etc/zsm.hcl"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "zsmgen crontab --zsm /usr/bin/zsm --pidfile-dir /run/zsm --log /var/log/zsm.log --site blog /etc/zsm.hcl; } | crontab -"
+	if !strings.Contains(string(content), want) {
+		t.Errorf("the install command does not run %q:\n%s", want, content)
+	}
+}
+
 func TestSysvErrors(t *testing.T) {
 	f := func() *config.File { return sysvConfig("/etc/zsm.hcl") }
 	fWith := func(edit func(s *config.Site)) *config.File {
