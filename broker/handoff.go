@@ -63,8 +63,7 @@ func (p *pool) readReports(w *worker, n int) {
 			closeRights(p.oobBuf[:oobn]) // workers send no fds
 		}
 		if err != nil || m == 0 {
-			w.chEnded, w.quiet = true, false
-			p.relay.unwatch(w.chEnd)
+			p.endChannel(w)
 			if err == nil || err == unix.ECONNRESET {
 				p.channelClosed(w)
 			} else {

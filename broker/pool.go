@@ -529,14 +529,19 @@ func (p *pool) setErr(msg string) {
 	p.stats.LastErr = msg
 }
 
+// endChannel stops reading w's channel, which has ended or is closed.
+func (p *pool) endChannel(w *worker) {
+	if !w.chEnded {
+		w.chEnded, w.quiet = true, false
+		p.relay.unwatch(w.chEnd)
+	}
+}
+
 // exited handles a worker's exit.
 func (p *pool) exited(w *worker, st *os.ProcessState) {
 	p.remove(w)
 	if w.ch != nil {
-		if !w.chEnded {
-			w.chEnded, w.quiet = true, false
-			p.relay.unwatch(w.chEnd)
-		}
+		p.endChannel(w)
 		w.ch.Close()
 	}
 	how := proc.Describe(st)
@@ -643,7 +648,7 @@ func (p *pool) shrink(now time.Time) {
 // and fails connections that waited that long with no worker ready.
 func (p *pool) expire(now time.Time) {
 	limit := p.site.Timeouts.Start
-	notReady := fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit)
+	notReady := func() string { return fmt.Sprintf("%s was not ready within %s", p.site.Command[0], limit) }
 	starting := false
 	for _, w := range p.workers {
 		starting = starting || w.state == wStarting
@@ -652,7 +657,7 @@ func (p *pool) expire(now time.Time) {
 		silent := p.site.Mode == config.Listen && !w.notified && !w.sawQueue
 		if w.state == wStarting && now.Sub(w.started) > limit && !silent {
 			p.failedGen = w.gen
-			p.setErr(notReady)
+			p.setErr(notReady())
 			p.log.Error("worker not ready in time; killing it", "event", EventStartFailed, "pid", w.pid, "worker", w.seq, "timeout", limit)
 			w.state, w.expected = wDraining, true
 			w.killAt = now
@@ -666,7 +671,7 @@ func (p *pool) expire(now time.Time) {
 		switch {
 		case reason != "":
 		case starting:
-			reason = notReady
+			reason = notReady()
 		default:
 			reason = fmt.Sprintf("no worker was ready within %s", limit)
 		}
