@@ -4,6 +4,8 @@
 //
 // -start-delay makes it sleep before it listens (or, socket-activated,
 // before it takes its sockets), to play a slow-starting app in benchmarks.
+// GET /bytes/N answers N bytes instead of "hello", to measure larger
+// responses.
 //
 // It stops gracefully: on SIGTERM, or when the zsm broker ends its channel,
 // it stops accepting, finishes the requests in flight (at most -drain), and
@@ -17,12 +19,14 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zsm-dev/zsm/activation"
@@ -72,8 +76,36 @@ func run(args []string, stderr io.Writer) error {
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	// Which worker answered: handy behind a pool, and used by zsm's tests.
 	w.Header().Set("X-Worker-Pid", strconv.Itoa(os.Getpid()))
+	if n, ok := strings.CutPrefix(r.URL.Path, "/bytes/"); ok {
+		serveBytes(w, n)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "hello\n")
+}
+
+// maxBytes bounds GET /bytes/N.
+const maxBytes = 16 << 20
+
+// filler is what GET /bytes/N repeats.
+var filler = bytes.Repeat([]byte("zsm\n"), 16<<10)
+
+// serveBytes answers GET /bytes/N: N bytes of filler.
+func serveBytes(w http.ResponseWriter, arg string) {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 || n > maxBytes {
+		http.Error(w, fmt.Sprintf("GET /bytes/N takes N from 0 to %d, not %q", maxBytes, arg), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	for n > 0 {
+		m, err := w.Write(filler[:min(n, len(filler))])
+		if err != nil {
+			return // the client went away
+		}
+		n -= m
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -154,5 +155,38 @@ func TestStandalone(t *testing.T) {
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	if err := waitErr(t, done); err != nil {
 		t.Fatalf("run: %v", err)
+	}
+}
+
+// TestBytes answers GET /bytes/N with N bytes, and a bad N with 400.
+func TestBytes(t *testing.T) {
+	for _, tt := range []struct {
+		path   string
+		status int
+		size   int
+	}{
+		{"/", http.StatusOK, len("hello\n")},
+		{"/bytes/0", http.StatusOK, 0},
+		{"/bytes/65536", http.StatusOK, 65536},
+		{"/bytes/100000", http.StatusOK, 100000}, // more than one filler
+		{"/bytes/-1", http.StatusBadRequest, -1},
+		{"/bytes/lots", http.StatusBadRequest, -1},
+		{"/bytes/" + strconv.Itoa(maxBytes+1), http.StatusBadRequest, -1},
+	} {
+		w := httptest.NewRecorder()
+		hello(w, httptest.NewRequest("GET", tt.path, nil))
+		if w.Code != tt.status {
+			t.Errorf("GET %s: status %d, want %d", tt.path, w.Code, tt.status)
+			continue
+		}
+		if tt.size < 0 {
+			continue
+		}
+		if got := w.Body.Len(); got != tt.size {
+			t.Errorf("GET %s: %d bytes, want %d", tt.path, got, tt.size)
+		}
+		if cl := w.Header().Get("Content-Length"); tt.path != "/" && cl != strconv.Itoa(tt.size) {
+			t.Errorf("GET %s: Content-Length %q", tt.path, cl)
+		}
 	}
 }
