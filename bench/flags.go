@@ -22,6 +22,9 @@ const (
 
 var allScenarios = []string{scenarioThroughput, scenarioStart, scenarioReload, scenarioCost}
 
+// maxBody is the most hello answers to GET /bytes/N.
+const maxBody = 16 << 20
+
 // options are the command line, resolved.
 type options struct {
 	scenarios []string
@@ -43,9 +46,13 @@ type options struct {
 	reloads int
 	reloadD time.Duration
 	workers []int
-	cpuD    time.Duration
-	idleN   int
-	idleFor time.Duration
+	// proxyClients are the further connection counts at which proxy
+	// mode is compared with haproxy, keep-alive.
+	proxyClients []int
+	proxyBody    int // bytes per response in that comparison, besides hello's
+	cpuD         time.Duration
+	idleN        int
+	idleFor      time.Duration
 
 	jsonPath string
 	mdPath   string
@@ -79,6 +86,8 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.reloads, "reloads", 10, "reloads during a reload run")
 	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
 	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
+	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "size of the responses at which proxy mode is also compared (GET /bytes/N; 0 for none)")
+	proxyClients := fs.String("proxy-connections", "1,64", `further connection counts at which proxy mode is compared with haproxy, keep-alive ("" for none)`)
 	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
 	fs.IntVar(&o.idleN, "idle-conns", 10000, "concurrent idle connections to hold")
 	fs.DurationVar(&o.idleFor, "idle-hold", 2*time.Second, "how long to hold them before checking each")
@@ -142,18 +151,20 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 		}
 		o.delays = append(o.delays, d)
 	}
-	for _, s := range splitList(*workers) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return usage("-workers: %q is not a positive number", s)
-		}
-		o.workers = append(o.workers, n)
+	if o.workers, err = counts(*workers); err != nil {
+		return usage("-workers: %v", err)
+	}
+	if o.proxyClients, err = counts(*proxyClients); err != nil {
+		return usage("-proxy-connections: %v", err)
 	}
 	for name, v := range map[string]int{"rounds": o.rounds, "connections": o.clients, "threads": o.threads,
 		"cold-n": o.coldN, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
 		if v < 1 {
 			return usage("-%s must be at least 1", name)
 		}
+	}
+	if o.proxyBody < 0 || o.proxyBody > maxBody {
+		return usage("-proxy-body %d: must be from 0 to %d (hello's GET /bytes/N)", o.proxyBody, maxBody)
 	}
 	for name, v := range map[string]time.Duration{"duration": o.duration, "reload-duration": o.reloadD, "cpu-duration": o.cpuD} {
 		if v <= 0 {
@@ -186,7 +197,7 @@ const (
 // partial reports whether the run leaves something out: -quick, or a
 // subset of the scenarios, targets or kinds of connection.
 func (o options) partial() bool {
-	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2
+	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2 || len(o.proxyClients) == 0 || o.proxyBody == 0
 }
 
 // splitList splits a comma-separated flag value.
@@ -198,6 +209,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// counts splits s into positive numbers.
+func counts(s string) ([]int, error) {
+	var ns []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 // list splits s and checks every entry is one of valid.
@@ -220,6 +244,17 @@ func (o options) wants(target string) bool {
 		return false
 	}
 	return o.only == nil || slices.Contains(o.only, target)
+}
+
+// wanted returns the targets of ts that run, in order.
+func (o options) wanted(ts []string) []string {
+	var out []string
+	for _, t := range ts {
+		if o.wants(t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // has reports whether scenario runs.

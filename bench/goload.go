@@ -34,10 +34,11 @@ func (goLoader) Load(ctx context.Context, s loadSpec) (loadResult, error) {
 	start := time.Now()
 	deadline := start.Add(s.duration)
 	clients := make([]goClient, max(s.clients, 1))
+	req := request(s)
 	var wg sync.WaitGroup
 	for i := range clients {
 		c := &clients[i]
-		wg.Go(func() { c.run(ctx, s.addr, s.conn == keepAlive, deadline) })
+		wg.Go(func() { c.run(ctx, s.addr, req, s.conn == keepAlive, deadline) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -66,12 +67,22 @@ type goClient struct {
 	latencies []time.Duration
 }
 
+// GET / on a kept-alive connection, and closing it.
 var (
-	requestKeepAlive = []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-	requestClose     = []byte("GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+	requestKeepAlive = request(loadSpec{conn: keepAlive})
+	requestClose     = request(loadSpec{conn: newConn})
 )
 
-func (c *goClient) run(ctx context.Context, addr string, keep bool, deadline time.Time) {
+// request is the GET a client sends for s, again and again.
+func request(s loadSpec) []byte {
+	header := ""
+	if s.conn != keepAlive {
+		header = "Connection: close\r\n"
+	}
+	return []byte("GET " + s.target() + " HTTP/1.1\r\nHost: bench\r\n" + header + "\r\n")
+}
+
+func (c *goClient) run(ctx context.Context, addr string, req []byte, keep bool, deadline time.Time) {
 	var conn net.Conn
 	var br *bufio.Reader
 	defer func() {
@@ -79,10 +90,6 @@ func (c *goClient) run(ctx context.Context, addr string, keep bool, deadline tim
 			conn.Close()
 		}
 	}()
-	req := requestClose
-	if keep {
-		req = requestKeepAlive
-	}
 	d := net.Dialer{Timeout: opTimeout}
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		if conn == nil {

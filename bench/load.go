@@ -12,13 +12,22 @@ const (
 	newConn   = "newconn"   // a new connection per request (Connection: close)
 )
 
-// A loadSpec is one bounded run of HTTP load: GET / on addr.
+// A loadSpec is one bounded run of HTTP load: GET path on addr.
 type loadSpec struct {
 	addr     string // host:port, TCP
+	path     string // "" for /
 	conn     string // keepAlive or newConn
 	clients  int    // concurrent connections
 	threads  int    // wrk -t; the Go loader ignores it
 	duration time.Duration
+}
+
+// target is the URL's path: path, or /.
+func (s loadSpec) target() string {
+	if s.path == "" {
+		return "/"
+	}
+	return s.path
 }
 
 // A loadResult is what one run measured.

@@ -30,6 +30,12 @@ func TestParseFlags(t *testing.T) {
 		if diff := cmp.Diff([]int{1, 16, 64}, o.workers); diff != "" {
 			t.Errorf("workers (-want +got):\n%s", diff)
 		}
+		if o.proxyBody != 64<<10 {
+			t.Errorf("proxy body %d", o.proxyBody)
+		}
+		if diff := cmp.Diff([]int{1, 64}, o.proxyClients); diff != "" {
+			t.Errorf("proxy connections (-want +got):\n%s", diff)
+		}
 		if diff := cmp.Diff([]time.Duration{0, 200 * time.Millisecond}, o.delays); diff != "" {
 			t.Errorf("delays (-want +got):\n%s", diff)
 		}
@@ -75,6 +81,15 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("outputs: %q, %q", o.jsonPath, o.mdPath)
 		}
 	})
+	t.Run("no comparison by connections", func(t *testing.T) {
+		o, err := parseFlags([]string{"-proxy-connections", ""}, root, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.proxyClients != nil || o.jsonPath != "" || o.mdPath != "" {
+			t.Errorf("proxy connections %v; a run without them would overwrite %q and %q", o.proxyClients, o.jsonPath, o.mdPath)
+		}
+	})
 	t.Run("no peers", func(t *testing.T) {
 		o, err := parseFlags([]string{"-peers=false"}, root, io.Discard)
 		if err != nil {
@@ -91,6 +106,8 @@ func TestParseFlags(t *testing.T) {
 		"unknown loader":   {"-loader", "ab"},
 		"bad delay":        {"-delays", "soon"},
 		"bad workers":      {"-workers", "1,0"},
+		"bad connections":  {"-proxy-connections", "1,many"},
+		"body too big":     {"-proxy-body", "20000000"},
 		"zero rounds":      {"-rounds", "0"},
 		"argument":         {"extra"},
 	} {

@@ -141,6 +141,17 @@ func (r *Results) finish() {
 	}
 }
 
+// formatBytes shows a size: "6 B", "64 KiB", "1 MiB".
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
 // formatValue shows v in unit for tables.
 func formatValue(v float64, unit string) string {
 	if math.IsNaN(v) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -61,4 +62,29 @@ func rotate[T any](xs []T, r int) []T {
 	}
 	r %= len(xs)
 	return append(slices.Clone(xs[r:]), xs[:r]...)
+}
+
+// pairedRatios is a's req/s over b's in each round that measured both.
+func pairedRatios(rounds []map[string]loadResult, a, b string) []float64 {
+	var rs []float64
+	for _, round := range rounds {
+		ra, okA := round[a]
+		rb, okB := round[b]
+		if r := ratio(ra.ReqPerSec, rb.ReqPerSec); okA && okB && !math.IsNaN(r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// spread shows the range of ratios: "0.91–1.04×", or "" for none.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	lo, hi := slices.Min(xs), slices.Max(xs)
+	if lo == hi {
+		return formatValue(lo, "x")
+	}
+	return fmt.Sprintf("%.2f–%.2f×", lo, hi)
 }

@@ -88,3 +88,25 @@ func TestRotate(t *testing.T) {
 		t.Errorf("rotate(nil) = %v", got)
 	}
 }
+
+func TestPairedRatios(t *testing.T) {
+	run := func(rps float64) loadResult { return loadResult{ReqPerSec: rps} }
+	rounds := []map[string]loadResult{
+		{"proxy": run(90), "haproxy": run(100)},
+		{"proxy": run(110)}, // haproxy failed this round: no pair
+		{"proxy": run(105), "haproxy": run(100), "haproxy-splice": run(1)},
+		{"proxy": run(50), "haproxy": run(0)}, // no ratio to zero
+	}
+	got := pairedRatios(rounds, "proxy", "haproxy")
+	if diff := cmp.Diff([]float64{0.9, 1.05}, got); diff != "" {
+		t.Errorf("pairedRatios (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		xs   []float64
+		want string
+	}{{got, "0.90–1.05×"}, {[]float64{1}, "1.00×"}, {nil, ""}} {
+		if s := spread(tt.xs); s != tt.want {
+			t.Errorf("spread(%v) = %q, want %q", tt.xs, s, tt.want)
+		}
+	}
+}

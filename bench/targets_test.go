@@ -106,3 +106,30 @@ func TestNotesBody(t *testing.T) {
 		t.Errorf("bench/notes.md renders as %q", notesBody(notes))
 	}
 }
+
+func TestProxyCase(t *testing.T) {
+	for _, tt := range []struct {
+		c        proxyCase
+		id, path string
+	}{
+		{proxyCase{clients: 8}, "c8", "/"},
+		{proxyCase{clients: 64, body: 64 << 10}, "64KiB.c64", "/bytes/65536"},
+		{proxyCase{clients: 1, body: 1000}, "1000B.c1", "/bytes/1000"},
+	} {
+		spec := tt.c.spec()
+		if got := tt.c.id(); got != tt.id {
+			t.Errorf("%+v: id %q, want %q", tt.c, got, tt.id)
+		}
+		if spec.target() != tt.path || spec.clients != tt.c.clients || spec.conn != keepAlive {
+			t.Errorf("%+v: spec %+v, want GET %s", tt.c, spec, tt.path)
+		}
+		if got := string(request(spec)); !strings.HasPrefix(got, "GET "+tt.path+" HTTP/1.1\r\n") || strings.Contains(got, "close") {
+			t.Errorf("%+v: request %q", tt.c, got)
+		}
+	}
+	for n, want := range map[int]string{6: "6 B", 65536: "64 KiB", 1 << 20: "1 MiB", 1500: "1500 B"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -3,19 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // runThroughput is scenario 1: req/s and latency of every target, with
-// kept-alive connections and with a new connection per request.
+// kept-alive connections and with a new connection per request; then proxy
+// mode against haproxy at other numbers of connections.
 func (l *lab) runThroughput(ctx context.Context) *Scenario {
 	sc := &Scenario{Name: scenarioThroughput, Title: "1. Throughput"}
-	var targets []string
-	for _, t := range allTargets {
-		if l.opts.wants(t) {
-			targets = append(targets, t)
-		}
-	}
+	targets := l.opts.wanted(allTargets)
 	sc.Notes = []string{
 		fmt.Sprintf("The same hello app (contrib/workers/hello) behind each target; load: %s, %d connections, %v per run, %d round(s) rotating the order, medians. "+
 			"Latency runs from writing a request to reading its response. zsm: `zsm serve` bound to its own socket, one worker (proxy: one backend); "+
@@ -30,33 +29,160 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 		if ctx.Err() != nil {
 			break
 		}
-		l.throughputConn(ctx, sc, conn, targets)
+		rounds := l.throughputConn(ctx, sc, conn, targets)
+		if conn == keepAlive && ctx.Err() == nil {
+			l.proxyByConnections(ctx, sc, rounds)
+		}
 	}
 	return sc
 }
 
-// throughputConn measures every target with one kind of connection.
-func (l *lab) throughputConn(ctx context.Context, sc *Scenario, conn string, targets []string) {
+// throughputConn measures every target with one kind of connection and
+// returns its rounds.
+func (l *lab) throughputConn(ctx context.Context, sc *Scenario, conn string, targets []string) []map[string]loadResult {
 	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, conn, t) },
 		func(s *server) { l.warm(ctx, s, conn) })
 	defer l.stopTargets(sc, servers)
-	runs := map[string][]loadResult{}
+	rounds := l.rounds(ctx, sc, servers, up, loadSpec{conn: conn, clients: l.opts.clients}, conn)
+	l.throughputTable(sc, conn, targets, byTarget(rounds))
+	return rounds
+}
+
+// proxyGroup is what proxyByConnections compares.
+var proxyGroup = []string{targetProxy, targetHAProxy, targetSplice}
+
+// A proxyCase is one load of proxyByConnections: connections, and the
+// size of the responses (0: hello's own, 6 bytes).
+type proxyCase struct{ clients, body int }
+
+// spec is c's load.
+func (c proxyCase) spec() loadSpec {
+	spec := loadSpec{conn: keepAlive, clients: c.clients}
+	if c.body > 0 {
+		spec.path = "/bytes/" + strconv.Itoa(c.body)
+	}
+	return spec
+}
+
+// id is c's part of its figures' ids: "c64", or "64KiB.c64".
+func (c proxyCase) id() string {
+	if c.body == 0 {
+		return fmt.Sprintf("c%d", c.clients)
+	}
+	return fmt.Sprintf("%s.c%d", strings.ReplaceAll(formatBytes(c.body), " ", ""), c.clients)
+}
+
+// proxyByConnections compares proxy mode with haproxy, keep-alive, at each
+// of -proxy-connections beside -connections (whose hello rounds are main),
+// with hello's 6-byte responses and with -proxy-body bytes. With a few
+// connections the load is bound by the latency of the chain load generator
+// → proxy → app on two cores, with many by CPU; splicing pays per byte.
+func (l *lab) proxyByConnections(ctx context.Context, sc *Scenario, main []map[string]loadResult) {
+	targets := l.opts.wanted(proxyGroup)
+	if !slices.Contains(targets, targetProxy) {
+		return
+	}
+	clients := slices.Sorted(slices.Values(append([]int{l.opts.clients}, l.opts.proxyClients...)))
+	clients = slices.Compact(clients)
+	bodies := []int{0}
+	if l.opts.proxyBody > 0 {
+		bodies = append(bodies, l.opts.proxyBody)
+	}
+	var cases []proxyCase
+	for _, b := range bodies {
+		for _, c := range clients {
+			cases = append(cases, proxyCase{c, b})
+		}
+	}
+	mainCase := proxyCase{l.opts.clients, 0}
+	if len(cases) == 1 {
+		return // only the runs above
+	}
+	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, "connections", t) },
+		func(*server) {})
+	defer l.stopTargets(sc, servers)
+	results := map[proxyCase][]map[string]loadResult{mainCase: main}
+	for _, pc := range cases {
+		if pc == mainCase || ctx.Err() != nil {
+			continue
+		}
+		for _, t := range up {
+			l.warmSpec(ctx, servers[t], pc.spec())
+		}
+		results[pc] = l.rounds(ctx, sc, servers, up, pc.spec(), id(keepAlive, pc.id()))
+	}
+
+	header := append(append([]string{"response", "connections"}, targets...), "proxy ÷ haproxy, by round", "targets")
+	tab := sc.table("Proxy keep-alive by connections and response size (req/s, medians)", header...)
+	for _, pc := range cases {
+		runs := byTarget(results[pc])
+		response := "hello (6 B)"
+		if pc.body > 0 {
+			response = formatBytes(pc.body)
+		}
+		row := []string{response, strconv.Itoa(pc.clients)}
+		med := map[string]float64{}
+		for _, t := range targets {
+			med[t] = median(reqPerSec(runs[t]))
+			row = append(row, formatValue(med[t], "req/s"))
+		}
+		row = append(row, spread(pairedRatios(results[pc], targetProxy, targetHAProxy)))
+		cell := "in the table above"
+		if pc != mainCase {
+			base := id(scenarioThroughput, keepAlive, pc.id())
+			for _, t := range targets {
+				sc.add(id(base, t, "req_per_s"), med[t], "req/s")
+			}
+			cell = ""
+			if l.opts.wants(targetHAProxy) {
+				cell = sc.check(id(base, targetProxy, "target_vs_haproxy"), ratio(med[targetProxy], med[targetHAProxy]), "x", atLeast(1.0, "1.00× haproxy"))
+			}
+		}
+		tab.row(append(row, cell)...)
+	}
+}
+
+// rounds runs each of up once per round, in rotated order, with the load
+// spec (addr is each server's); name labels the runs. A run that fails is
+// noted in sc and missing from its round.
+func (l *lab) rounds(ctx context.Context, sc *Scenario, servers map[string]*server, up []string, spec loadSpec, name string) []map[string]loadResult {
+	var rounds []map[string]loadResult
 	for r := range l.opts.rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		round := map[string]loadResult{}
+		rounds = append(rounds, round)
 		for _, t := range rotate(up, r) {
-			res, err := l.measure(ctx, servers[t], conn, l.opts.duration, fmt.Sprintf("%s-%s-%s-r%d", scenarioThroughput, conn, t, r+1))
+			res, err := l.measureSpec(ctx, servers[t], spec, fmt.Sprintf("%s-%s-%s-r%d", scenarioThroughput, name, t, r+1))
 			if err != nil {
-				sc.fail(fmt.Errorf("%s %s round %d: %w", t, conn, r+1, err))
+				sc.fail(fmt.Errorf("%s %s round %d: %w", t, name, r+1, err))
 				if ctx.Err() != nil {
-					return
+					break
 				}
 				continue
 			}
-			runs[t] = append(runs[t], res)
-			fmt.Fprintf(l.log, "  %s %-13s round %d/%d: %8.0f req/s  p50 %-9s p99 %-9s errors %s\n", conn, t, r+1, l.opts.rounds,
+			round[t] = res
+			fmt.Fprintf(l.log, "  %s %-13s round %d/%d: %8.0f req/s  p50 %-9s p99 %-9s errors %s\n", name, t, r+1, l.opts.rounds,
 				res.ReqPerSec, formatDuration(res.P50), formatDuration(res.P99), res.Errors)
 		}
 	}
+	return rounds
+}
 
+// byTarget lists each target's runs, in round order.
+func byTarget(rounds []map[string]loadResult) map[string][]loadResult {
+	runs := map[string][]loadResult{}
+	for _, round := range rounds {
+		for t, res := range round {
+			runs[t] = append(runs[t], res)
+		}
+	}
+	return runs
+}
+
+// throughputTable reports the runs of one kind of connection.
+func (l *lab) throughputTable(sc *Scenario, conn string, targets []string, runs map[string][]loadResult) {
 	med := map[string]float64{}
 	for t, rs := range runs {
 		med[t] = median(reqPerSec(rs))
@@ -124,17 +250,32 @@ func latencies(rs []loadResult) (p50, p99 time.Duration) {
 // warm runs unmeasured load on s with the built-in loader, so that no
 // target pays for first use (lazy worker start, page faults) in round 1.
 func (l *lab) warm(ctx context.Context, s *server, conn string) {
+	l.warmSpec(ctx, s, loadSpec{conn: conn, clients: l.opts.clients})
+}
+
+// warmSpec warms s up with the load spec (addr is s's).
+func (l *lab) warmSpec(ctx context.Context, s *server, spec loadSpec) {
 	if l.opts.warmup <= 0 {
 		return
 	}
-	goLoader{}.Load(ctx, loadSpec{addr: s.addr, conn: conn, clients: l.opts.clients, duration: l.opts.warmup})
+	spec.addr, spec.duration = s.addr, l.opts.warmup
+	goLoader{}.Load(ctx, spec)
 }
 
 // measure runs one measured load on s. With -perf and a zsm target, perf
 // records the broker meanwhile into label.perf.data.
 func (l *lab) measure(ctx context.Context, s *server, conn string, d time.Duration, label string) (loadResult, error) {
-	spec := loadSpec{addr: s.addr, conn: conn, clients: l.opts.clients, threads: l.opts.threads, duration: d}
-	stopPerf := l.perf(ctx, s, label, l.loadDuration(d))
+	return l.measureSpec(ctx, s, loadSpec{conn: conn, clients: l.opts.clients, duration: d}, label)
+}
+
+// measureSpec is measure with the load spec (addr is s's; duration, if
+// zero, -duration).
+func (l *lab) measureSpec(ctx context.Context, s *server, spec loadSpec, label string) (loadResult, error) {
+	spec.addr, spec.threads = s.addr, l.opts.threads
+	if spec.duration == 0 {
+		spec.duration = l.opts.duration
+	}
+	stopPerf := l.perf(ctx, s, label, l.loadDuration(spec.duration))
 	res, err := l.loader.Load(ctx, spec)
 	stopPerf()
 	return res, err

@@ -31,7 +31,7 @@ func wrkDuration(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// Load runs `wrk -tT -cC -dDs --latency [-H 'Connection: close'] http://ADDR/`.
+// Load runs `wrk -tT -cC -dDs --latency [-H 'Connection: close'] http://ADDR/PATH`.
 func (w wrk) Load(ctx context.Context, s loadSpec) (loadResult, error) {
 	secs := wrkDuration(s.duration)
 	threads := min(max(s.threads, 1), s.clients)
@@ -42,7 +42,7 @@ func (w wrk) Load(ctx context.Context, s loadSpec) (loadResult, error) {
 	if s.conn == newConn {
 		args = append(args, "-H", "Connection: close")
 	}
-	args = append(args, "http://"+s.addr+"/")
+	args = append(args, "http://"+s.addr+s.target())
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
