@@ -123,7 +123,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, want := range []string{"## Machine", "## Targets", "## 1. Throughput", "## 2. Start", "## 3. Reload under load",
 		"## 4. Broker cost", "## How to run", "## Where targets are missed", notesBody(notes), "| handoff |",
-		"Proxy keep-alive by connections", "| hello (6 B) | 64 | ", "| 64 KiB | 4 | "} {
+		"by connections and response size", "| hello (6 B) | 64 | ", "| 64 KiB | 4 | "} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("BENCHMARKS.md has no %q", want)
 		}

@@ -12,8 +12,9 @@
 // with the machine it ran on, to BENCHMARKS.md (-md, at the module root),
 // rendered from bench/benchmarks.md.tmpl. Its section "Where targets are
 // missed" is bench/notes.md, written by hand. A partial run (-quick,
-// -scenario, -only, one -conn) writes neither file unless -json or -md is
-// given, so that it never overwrites the results of a full one.
+// -scenario, -only, one -conn, -proxy-connections "" or -proxy-body 0)
+// writes neither file unless -json or -md is given, so that it never
+// overwrites the results of a full one.
 //
 // Scenarios (-scenario):
 //
@@ -22,7 +23,9 @@
 //     (mode tcp, nbthread 1; and again splicing both ways, as haproxy-splice)
 //     and behind systemd-socket-proxyd; keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
-//     ratio to direct.
+//     ratio to direct. Then proxy mode against haproxy and haproxy-splice,
+//     keep-alive, at 1 and 64 connections besides -connections, and again
+//     with 64 KiB responses (-proxy-connections, -proxy-body).
 //   - start: cold start through a real systemd user manager (the harness
 //     test/with-systemd; needs root, skipped elsewhere with the reason): the
 //     time from connect to first byte of a socket-activated site whose app

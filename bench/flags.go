@@ -22,7 +22,8 @@ const (
 
 var allScenarios = []string{scenarioThroughput, scenarioStart, scenarioReload, scenarioCost}
 
-// maxBody is the most hello answers to GET /bytes/N.
+// maxBody is the most hello answers to GET /bytes/N (its maxBytes; the
+// two change together).
 const maxBody = 16 << 20
 
 // options are the command line, resolved.
@@ -86,8 +87,8 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.reloads, "reloads", 10, "reloads during a reload run")
 	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
 	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
-	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "size of the responses at which proxy mode is also compared (GET /bytes/N; 0 for none)")
-	proxyClients := fs.String("proxy-connections", "1,64", `further connection counts at which proxy mode is compared with haproxy, keep-alive ("" for none)`)
+	proxyClients := fs.String("proxy-connections", "1,64", `connection counts besides -connections at which proxy mode is compared with haproxy, keep-alive ("" for none: a partial run)`)
+	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "bytes per response (hello's GET /bytes/N) of a second set of those comparisons (0 for none: a partial run)")
 	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
 	fs.IntVar(&o.idleN, "idle-conns", 10000, "concurrent idle connections to hold")
 	fs.DurationVar(&o.idleFor, "idle-hold", 2*time.Second, "how long to hold them before checking each")
@@ -194,10 +195,12 @@ const (
 	defaultMarkdown = "BENCHMARKS.md"
 )
 
-// partial reports whether the run leaves something out: -quick, or a
-// subset of the scenarios, targets or kinds of connection.
+// partial reports whether the run leaves something out: -quick, a subset
+// of the scenarios, targets or kinds of connection, or no comparison of
+// proxy mode at other connection counts or response sizes.
 func (o options) partial() bool {
-	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2 || len(o.proxyClients) == 0 || o.proxyBody == 0
+	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2 ||
+		len(o.proxyClients) == 0 || o.proxyBody == 0
 }
 
 // splitList splits a comma-separated flag value.

@@ -81,15 +81,20 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("outputs: %q, %q", o.jsonPath, o.mdPath)
 		}
 	})
-	t.Run("no comparison by connections", func(t *testing.T) {
-		o, err := parseFlags([]string{"-proxy-connections", ""}, root, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o.proxyClients != nil || o.jsonPath != "" || o.mdPath != "" {
-			t.Errorf("proxy connections %v; a run without them would overwrite %q and %q", o.proxyClients, o.jsonPath, o.mdPath)
-		}
-	})
+	for name, args := range map[string][]string{
+		"no proxy comparison by connections": {"-proxy-connections", ""},
+		"no proxy comparison by size":        {"-proxy-body", "0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o, err := parseFlags(args, root, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.jsonPath != "" || o.mdPath != "" {
+				t.Errorf("%q: a partial run would overwrite %q and %q", args, o.jsonPath, o.mdPath)
+			}
+		})
+	}
 	t.Run("no peers", func(t *testing.T) {
 		o, err := parseFlags([]string{"-peers=false"}, root, io.Discard)
 		if err != nil {

@@ -55,7 +55,7 @@ func summaryTable(r *Results) *Table {
 			}
 			v, met := "not measured", "?"
 			if f.Value != nil {
-				v = formatValue(*f.Value, f.Unit)
+				v = f.Target.format(*f.Value, f.Unit)
 			}
 			if f.Pass != nil {
 				met = "✓"

@@ -99,7 +99,21 @@ func (sc *Scenario) check(id string, v float64, unit string, t Target) string {
 	if !pass {
 		mark = "✗"
 	}
-	return fmt.Sprintf("%s %s (%s)", mark, t.Text, formatValue(v, unit))
+	return fmt.Sprintf("%s %s (%s)", mark, t.Text, t.format(v, unit))
+}
+
+// format shows v in unit as formatValue does, with the digits more that a
+// ratio needs not to read as the bound itself: 0.998× misses 1.00×.
+func (t Target) format(v float64, unit string) string {
+	s := formatValue(v, unit)
+	if unit != "x" || v == t.Value {
+		return s
+	}
+	bound := formatValue(t.Value, unit)
+	for digits := 3; s == bound && digits <= 6; digits++ {
+		s, bound = fmt.Sprintf("%.*f×", digits, v), fmt.Sprintf("%.*f×", digits, t.Value)
+	}
+	return s
 }
 
 // fail marks the scenario failed with err, keeping what it measured.

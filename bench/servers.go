@@ -296,7 +296,7 @@ func get(addr string) (int, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(opTimeout))
-	if _, err := c.Write(request(loadSpec{conn: newConn})); err != nil {
+	if _, err := c.Write(requestClose); err != nil {
 		return 0, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)

@@ -70,7 +70,10 @@ func pairedRatios(rounds []map[string]loadResult, a, b string) []float64 {
 	for _, round := range rounds {
 		ra, okA := round[a]
 		rb, okB := round[b]
-		if r := ratio(ra.ReqPerSec, rb.ReqPerSec); okA && okB && !math.IsNaN(r) {
+		if !okA || !okB {
+			continue
+		}
+		if r := ratio(ra.ReqPerSec, rb.ReqPerSec); !math.IsNaN(r) {
 			rs = append(rs, r)
 		}
 	}

@@ -101,10 +101,13 @@ func TestPairedRatios(t *testing.T) {
 	if diff := cmp.Diff([]float64{0.9, 1.05}, got); diff != "" {
 		t.Errorf("pairedRatios (-want +got):\n%s", diff)
 	}
+}
+
+func TestSpread(t *testing.T) {
 	for _, tt := range []struct {
 		xs   []float64
 		want string
-	}{{got, "0.90–1.05×"}, {[]float64{1}, "1.00×"}, {nil, ""}} {
+	}{{[]float64{1.05, 0.9, 1}, "0.90–1.05×"}, {[]float64{1}, "1.00×"}, {nil, ""}} {
 		if s := spread(tt.xs); s != tt.want {
 			t.Errorf("spread(%v) = %q, want %q", tt.xs, s, tt.want)
 		}

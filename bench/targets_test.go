@@ -65,23 +65,27 @@ func TestCheckAndSummary(t *testing.T) {
 		sc.check("a", 0.95, "x", atLeast(0.9, "%.2f× direct", 0.9)),
 		sc.check("b", 0.5, "x", atLeast(0.6, "%.2f× direct", 0.6)),
 		sc.check("c", math.NaN(), "x", atLeast(1.3, "%.2f× haproxy", 1.3)),
+		sc.check("e", 0.998, "x", atLeast(1, "1.00× haproxy")),
+		sc.check("g", 0.99996, "x", atLeast(1, "1.00× haproxy")),
+		sc.check("f", 1, "x", atLeast(1, "1.00× haproxy")),
 	}
 	sc.add("d", 12, "req/s")
-	for i, want := range []string{"✓ ≥ 0.90× direct (0.95×)", "✗ ≥ 0.60× direct (0.50×)", "? ≥ 1.30× haproxy (not measured)"} {
+	for i, want := range []string{"✓ ≥ 0.90× direct (0.95×)", "✗ ≥ 0.60× direct (0.50×)", "? ≥ 1.30× haproxy (not measured)",
+		"✗ ≥ 1.00× haproxy (0.998×)", "✗ ≥ 1.00× haproxy (0.99996×)", "✓ ≥ 1.00× haproxy (1.00×)"} {
 		if cells[i] != want {
 			t.Errorf("cell %d = %q, want %q", i, cells[i], want)
 		}
 	}
 	r := &Results{Scenarios: []*Scenario{sc}}
 	r.finish()
-	if want := (Summary{Targets: 3, Met: 1, Missed: 1, NotMeasured: 1}); r.Summary != want {
+	if want := (Summary{Targets: 6, Met: 2, Missed: 3, NotMeasured: 1}); r.Summary != want {
 		t.Errorf("summary = %+v, want %+v", r.Summary, want)
 	}
 	if f := sc.Figures[2]; f.Value != nil || f.Pass != nil {
 		t.Errorf("a figure not measured has value %v, pass %v; want both null", f.Value, f.Pass)
 	}
 	sum := summaryTable(r)
-	if len(sum.Rows) != 3 || !strings.Contains(strings.Join(sum.Rows[1], " "), "missed") {
+	if len(sum.Rows) != 6 || !strings.Contains(strings.Join(sum.Rows[1], " "), "missed") || sum.Rows[3][1] != "0.998×" {
 		t.Errorf("summary table rows = %q", sum.Rows)
 	}
 }
@@ -127,6 +131,9 @@ func TestProxyCase(t *testing.T) {
 			t.Errorf("%+v: request %q", tt.c, got)
 		}
 	}
+}
+
+func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int]string{6: "6 B", 65536: "64 KiB", 1 << 20: "1 MiB", 1500: "1500 B"} {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)

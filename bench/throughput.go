@@ -29,9 +29,9 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 		if ctx.Err() != nil {
 			break
 		}
-		rounds := l.throughputConn(ctx, sc, conn, targets)
+		hello := l.throughputConn(ctx, sc, conn, targets)
 		if conn == keepAlive && ctx.Err() == nil {
-			l.proxyByConnections(ctx, sc, rounds)
+			l.proxyVsHAProxy(ctx, sc, hello)
 		}
 	}
 	return sc
@@ -43,16 +43,16 @@ func (l *lab) throughputConn(ctx context.Context, sc *Scenario, conn string, tar
 	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, conn, t) },
 		func(s *server) { l.warm(ctx, s, conn) })
 	defer l.stopTargets(sc, servers)
-	rounds := l.rounds(ctx, sc, servers, up, loadSpec{conn: conn, clients: l.opts.clients}, conn)
-	l.throughputTable(sc, conn, targets, byTarget(rounds))
-	return rounds
+	rs := l.rounds(ctx, sc, servers, up, loadSpec{conn: conn, clients: l.opts.clients}, conn)
+	l.throughputTable(sc, conn, targets, byTarget(rs))
+	return rs
 }
 
-// proxyGroup is what proxyByConnections compares.
+// proxyGroup is what proxyVsHAProxy compares.
 var proxyGroup = []string{targetProxy, targetHAProxy, targetSplice}
 
-// A proxyCase is one load of proxyByConnections: connections, and the
-// size of the responses (0: hello's own, 6 bytes).
+// A proxyCase is one load of proxyVsHAProxy: connections, and the size of
+// the responses (0: hello's own, 6 bytes).
 type proxyCase struct{ clients, body int }
 
 // spec is c's load.
@@ -72,18 +72,25 @@ func (c proxyCase) id() string {
 	return fmt.Sprintf("%s.c%d", strings.ReplaceAll(formatBytes(c.body), " ", ""), c.clients)
 }
 
-// proxyByConnections compares proxy mode with haproxy, keep-alive, at each
-// of -proxy-connections beside -connections (whose hello rounds are main),
-// with hello's 6-byte responses and with -proxy-body bytes. With a few
-// connections the load is bound by the latency of the chain load generator
-// → proxy → app on two cores, with many by CPU; splicing pays per byte.
-func (l *lab) proxyByConnections(ctx context.Context, sc *Scenario, main []map[string]loadResult) {
+// response names c's responses in tables.
+func (c proxyCase) response() string {
+	if c.body == 0 {
+		return "hello (6 B)"
+	}
+	return formatBytes(c.body)
+}
+
+// proxyVsHAProxy compares proxy mode with haproxy, keep-alive, at each of
+// -connections and -proxy-connections, with hello's responses and with
+// -proxy-body bytes. main are the rounds already run at -connections with
+// hello's responses.
+func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario, main []map[string]loadResult) {
 	targets := l.opts.wanted(proxyGroup)
 	if !slices.Contains(targets, targetProxy) {
 		return
 	}
-	clients := slices.Sorted(slices.Values(append([]int{l.opts.clients}, l.opts.proxyClients...)))
-	clients = slices.Compact(clients)
+	mainCase := proxyCase{clients: l.opts.clients}
+	clients := slices.Compact(slices.Sorted(slices.Values(append([]int{l.opts.clients}, l.opts.proxyClients...))))
 	bodies := []int{0}
 	if l.opts.proxyBody > 0 {
 		bodies = append(bodies, l.opts.proxyBody)
@@ -94,49 +101,57 @@ func (l *lab) proxyByConnections(ctx context.Context, sc *Scenario, main []map[s
 			cases = append(cases, proxyCase{c, b})
 		}
 	}
-	mainCase := proxyCase{l.opts.clients, 0}
 	if len(cases) == 1 {
-		return // only the runs above
+		return // only mainCase, in the table above
 	}
-	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, "connections", t) },
+	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, "vs-haproxy", t) },
 		func(*server) {})
 	defer l.stopTargets(sc, servers)
 	results := map[proxyCase][]map[string]loadResult{mainCase: main}
 	for _, pc := range cases {
-		if pc == mainCase || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			break
+		}
+		if pc == mainCase {
 			continue
 		}
 		for _, t := range up {
 			l.warmSpec(ctx, servers[t], pc.spec())
 		}
-		results[pc] = l.rounds(ctx, sc, servers, up, pc.spec(), id(keepAlive, pc.id()))
+		results[pc] = l.rounds(ctx, sc, servers, up, pc.spec(), keepAlive+"-"+strings.ReplaceAll(pc.id(), ".", "-"))
 	}
 
-	header := append(append([]string{"response", "connections"}, targets...), "proxy ÷ haproxy, by round", "targets")
-	tab := sc.table("Proxy keep-alive by connections and response size (req/s, medians)", header...)
+	header := append(append([]string{"response", "connections"}, targets...), "errors", "proxy ÷ haproxy, by round", "targets")
+	tab := sc.table("Proxy and haproxy, keep-alive, by connections and response size (req/s)", header...)
+	tab.Notes = []string{fmt.Sprintf("Each row: every target %d round(s) in rotated order, medians. "+
+		"By round: the lowest and highest of proxy's req/s over haproxy's in one round; the targets take the ratio of the medians. "+
+		"With one connection a single request crosses wrk → proxy → hello at a time (latency); "+
+		"at 64 the two cores are busy (CPU); the larger responses (hello's GET /bytes/N) are where splicing pays.", l.opts.rounds)}
 	for _, pc := range cases {
-		runs := byTarget(results[pc])
-		response := "hello (6 B)"
-		if pc.body > 0 {
-			response = formatBytes(pc.body)
+		rounds, ok := results[pc]
+		if !ok {
+			tab.row(append([]string{pc.response(), strconv.Itoa(pc.clients), "not measured"}, make([]string, len(header)-3)...)...)
+			continue
 		}
-		row := []string{response, strconv.Itoa(pc.clients)}
+		runs := byTarget(rounds)
+		row := []string{pc.response(), strconv.Itoa(pc.clients)}
 		med := map[string]float64{}
+		var errs errorCounts
 		for _, t := range targets {
 			med[t] = median(reqPerSec(runs[t]))
+			errs = errs.add(sumErrors(runs[t]))
 			row = append(row, formatValue(med[t], "req/s"))
 		}
-		row = append(row, spread(pairedRatios(results[pc], targetProxy, targetHAProxy)))
+		row = append(row, errs.String(), spread(pairedRatios(rounds, targetProxy, targetHAProxy)))
 		cell := "in the table above"
 		if pc != mainCase {
 			base := id(scenarioThroughput, keepAlive, pc.id())
 			for _, t := range targets {
 				sc.add(id(base, t, "req_per_s"), med[t], "req/s")
+				sc.add(id(base, t, "errors"), float64(sumErrors(runs[t]).Total()), "requests")
 			}
-			cell = ""
-			if l.opts.wants(targetHAProxy) {
-				cell = sc.check(id(base, targetProxy, "target_vs_haproxy"), ratio(med[targetProxy], med[targetHAProxy]), "x", atLeast(1.0, "1.00× haproxy"))
-			}
+			cell = l.checkTargets(sc, id(base, targetProxy), keepAlive, targetProxy, med,
+				func(peer string) bool { return slices.Contains(targets, peer) })
 		}
 		tab.row(append(row, cell)...)
 	}
@@ -199,10 +214,7 @@ func (l *lab) throughputTable(sc *Scenario, conn string, targets []string, runs 
 			continue
 		}
 		p50, p99 := latencies(rs)
-		var errs errorCounts
-		for _, r := range rs {
-			errs = errs.add(r.Errors)
-		}
+		errs := sumErrors(rs)
 		base := id(scenarioThroughput, conn, t)
 		sc.add(id(base, "req_per_s"), med[t], "req/s")
 		sc.add(id(base, "p50_us"), us(p50), "us")
@@ -214,19 +226,36 @@ func (l *lab) throughputTable(sc *Scenario, conn string, targets []string, runs 
 			sc.add(id(base, "vs_direct"), r, "x")
 			vsDirect = formatValue(r, "x")
 		}
-		cell := ""
-		for _, rt := range throughputTargets(conn, t) {
-			if !l.opts.wants(rt.peer) {
-				continue
-			}
-			v := ratio(med[t], med[rt.peer]) // NaN when the peer was not measured
-			if cell != "" {
-				cell += "; "
-			}
-			cell += sc.check(id(base, "target_vs_"+rt.peer), v, "x", atLeast(rt.min, "%.2f× %s", rt.min, rt.peer))
-		}
+		cell := l.checkTargets(sc, base, conn, t, med, l.opts.wants)
 		tab.row(t, formatValue(med[t], "req/s"), formatDuration(p50), formatDuration(p99), errs.String(), vsDirect, cell)
 	}
+}
+
+// checkTargets checks t's throughput targets against the peers of runs
+// that compares (med holds the medians) and returns the table cell; base
+// is the prefix of t's figures.
+func (l *lab) checkTargets(sc *Scenario, base, conn, t string, med map[string]float64, compares func(peer string) bool) string {
+	cell := ""
+	for _, rt := range throughputTargets(conn, t) {
+		if !compares(rt.peer) {
+			continue
+		}
+		v := ratio(med[t], med[rt.peer]) // NaN when the peer was not measured
+		if cell != "" {
+			cell += "; "
+		}
+		cell += sc.check(id(base, "target_vs_"+rt.peer), v, "x", atLeast(rt.min, "%.2f× %s", rt.min, rt.peer))
+	}
+	return cell
+}
+
+// sumErrors adds up the runs' failed requests.
+func sumErrors(rs []loadResult) errorCounts {
+	var errs errorCounts
+	for _, r := range rs {
+		errs = errs.add(r.Errors)
+	}
+	return errs
 }
 
 // reqPerSec lists the runs' rates.

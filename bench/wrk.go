@@ -31,7 +31,7 @@ func wrkDuration(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// Load runs `wrk -tT -cC -dDs --latency [-H 'Connection: close'] http://ADDR/PATH`.
+// Load runs `wrk -tT -cC -dDs --latency [-H 'Connection: close'] http://ADDR` + the path.
 func (w wrk) Load(ctx context.Context, s loadSpec) (loadResult, error) {
 	secs := wrkDuration(s.duration)
 	threads := min(max(s.threads, 1), s.clients)

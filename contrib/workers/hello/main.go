@@ -86,7 +86,7 @@ func hello(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "hello\n")
 }
 
-// maxBytes bounds GET /bytes/N.
+// maxBytes bounds GET /bytes/N (bench's maxBody; the two change together).
 const maxBytes = 16 << 20
 
 // filler is what GET /bytes/N repeats.
