@@ -930,7 +930,7 @@ func (p *pool) takePending() {
 		}
 		unix.SetNonblock(fd, p.site.Mode == config.Proxy)
 		c := &pending{fd: fd, at: time.Now()}
-		if sa, err := unix.Getpeername(fd); err == nil {
+		if sa, err := peername(fd); err == nil {
 			c.peer = sa
 		}
 		if p.site.Mode == config.Listen {

@@ -250,7 +250,7 @@ func (r *relay) report() {
 // batch: epoll reports the rest.
 func (r *relay) accept(l *end) {
 	for range maxBatch {
-		fd, sa, err := unix.Accept4(l.fd, r.acceptFlags)
+		fd, sa, err := accept4(l.fd, r.acceptFlags)
 		switch err {
 		case nil:
 		case unix.EINTR, unix.ECONNABORTED:
@@ -335,16 +335,16 @@ func dial(sa unix.Sockaddr) (int, error) {
 	case *unix.SockaddrInet6:
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if e != 0 {
+		return -1, os.NewSyscallError("socket", e)
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
+	noDelay(int(fd))
+	if err := connect(int(fd), sa); err != nil && err != unix.EINPROGRESS {
+		closeFD(int(fd))
 		return -1, os.NewSyscallError("connect", err)
 	}
-	return fd, nil
+	return int(fd), nil
 }
 
 // resolve turns a backend's host:port into an address for connect(2).

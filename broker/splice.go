@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -85,6 +86,99 @@ func splice(in, out, n int) (int, error) {
 		}
 		return 0, e
 	}
+}
+
+// accept4 is unix.Accept4, raw, and without its getsockopt: x/sys/unix
+// asks every accepted inet socket for its protocol before it says who
+// connected, a syscall per connection that a TCP listener does not need.
+func accept4(fd, flags int) (int, unix.Sockaddr, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	nfd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return -1, nil, e
+	}
+	return int(nfd), sockaddr(&rsa, n), nil
+}
+
+// connect is unix.Connect to an inet or inet6 address, raw: a connect on
+// this host makes the handshake before it returns.
+func connect(fd int, sa unix.Sockaddr) error {
+	var e unix.Errno
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		raw := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: netPort(sa.Port), Addr: sa.Addr}
+		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raw)), unix.SizeofSockaddrInet4)
+	case *unix.SockaddrInet6:
+		raw := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort(sa.Port), Addr: sa.Addr, Scope_id: sa.ZoneId}
+		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raw)), unix.SizeofSockaddrInet6)
+	default:
+		return unix.Connect(fd, sa)
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// noDelay sets TCP_NODELAY, raw.
+func noDelay(fd int) {
+	one := int32(1)
+	unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4, 0)
+}
+
+// peername is unix.Getpeername, with the names of unix peers as accept4
+// gives them.
+func peername(fd int) (unix.Sockaddr, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return nil, e
+	}
+	return sockaddr(&rsa, n), nil
+}
+
+// sockaddr decodes what accept4 or getpeername filled in: an inet, inet6 or unix
+// address, or nil.
+func sockaddr(rsa *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		pp := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return &unix.SockaddrInet4{Port: port(pp.Port), Addr: pp.Addr}
+	case unix.AF_INET6:
+		pp := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return &unix.SockaddrInet6{Port: port(pp.Port), ZoneId: pp.Scope_id, Addr: pp.Addr}
+	case unix.AF_UNIX:
+		pp := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
+		// n counts the family and the name: nothing more for a client
+		// that did not bind its socket.
+		k := min(max(int(n)-int(unsafe.Offsetof(pp.Path)), 0), len(pp.Path))
+		name := make([]byte, k)
+		for i := range name {
+			name[i] = byte(pp.Path[i])
+		}
+		if k > 0 && name[0] == 0 {
+			name[0] = '@' // abstract: every byte counted is the name
+		} else if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i] // a path ends at its NUL
+		}
+		return &unix.SockaddrUnix{Name: string(name)}
+	}
+	return nil
+}
+
+// port reads a port in network byte order; netPort writes one.
+func port(p uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return int(b[0])<<8 | int(b[1])
+}
+
+func netPort(port int) uint16 {
+	var p uint16
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	b[0], b[1] = byte(port>>8), byte(port)
+	return p
 }
 
 // epollCtl is unix.EpollCtl, raw.
