@@ -44,18 +44,22 @@ type relayOwner interface {
 }
 
 type relay struct {
-	owner   relayOwner
-	ep      int           // the epoll set
-	wake    int           // eventfd: work from other goroutines
-	kicked  atomic.Bool   // wake has been written and not read
-	wakeMu  sync.Mutex    // guards wake's closing against kick
-	closed  bool          // guarded by wakeMu
-	ends    []*end        // by fd: the sockets in the set
-	seq     uint32        // tells an fd's registrations apart
-	pipes   pipes         // pipes for bytes in flight
-	failed  []dialFailure // connects that failed, for the owner
-	ended   []*worker     // pairs finished, for the owner
-	evs     [128]unix.EpollEvent
+	owner  relayOwner
+	ep     int           // the epoll set
+	wake   int           // eventfd: work from other goroutines
+	kicked atomic.Bool   // wake has been written and not read
+	wakeMu sync.Mutex    // guards wake's closing against kick
+	closed bool          // guarded by wakeMu
+	ends   []*end        // by fd: the sockets in the set
+	seq    uint32        // tells an fd's registrations apart
+	pipes  pipes         // pipes for bytes in flight
+	failed []dialFailure // connects that failed, for the owner
+	ended  []*worker     // pairs finished, for the owner
+	evs    [128]unix.EpollEvent
+	// waited is when the last wait ended; idle, whether the loop's last
+	// turn took idleWait or longer (see wait).
+	waited  time.Time
+	idle    bool
 	onError func(listener string, err error) // an accept failed
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
 	// own copying, blocking ones to hand to workers.
@@ -153,17 +157,33 @@ func (r *relay) kick() {
 	}
 }
 
+// idleWait is how long a turn of the loop takes before it counts as idle.
+const idleWait = 2 * time.Millisecond
+
 // wait waits up to timeout for sockets, handles what they have and
-// returns; it returns at once when kicked. It waits without telling the
-// runtime (epollWait), as a C event loop would: the loop's goroutine keeps
-// its P, and the runtime's monitor, which watches blocking calls, stays
-// asleep instead of waking every 20 µs to take the P back. The runtime
-// still stops the loop when it must (for a collection): its preemption
-// signal ends the wait with EINTR.
+// returns; it returns at once when kicked.
+//
+// A busy loop waits without telling the runtime (epollWait), as a C event
+// loop would: the loop's goroutine keeps its P, and the runtime's monitor,
+// which watches blocking calls, stays asleep instead of waking every 20 µs
+// to take the P back. The runtime still stops the loop when it must (for
+// a collection): its preemption signal ends the wait with EINTR. But that
+// signal also comes every 10–20 ms to a goroutine that seems to run
+// without a break, so a loop whose last turn took idleWait or longer (it
+// waited, mostly) waits through the runtime instead: an idle broker sleeps.
 func (r *relay) wait(timeout time.Duration) {
 	r.report()
-	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
-	n, err := epollWait(r.ep, r.evs[:], max(ms, 0))
+	ms := max(int((timeout+time.Millisecond-1)/time.Millisecond), 0)
+	var n int
+	var err error
+	if r.idle {
+		n, err = unix.EpollWait(r.ep, r.evs[:], ms)
+	} else {
+		n, err = epollWait(r.ep, r.evs[:], ms)
+	}
+	now := time.Now()
+	r.idle = now.Sub(r.waited) >= idleWait
+	r.waited = now
 	if err != nil {
 		return // EINTR
 	}

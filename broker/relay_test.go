@@ -443,3 +443,28 @@ func TestProxyClientResets(t *testing.T) {
 	held.Close()
 	eventually(t, 5*time.Second, "no connection held", func() bool { return r.b.Stats().Active == 0 })
 }
+
+// A relay that waited through a turn waits through the runtime next, so
+// that the runtime's monitor lets an idle loop sleep; a busy one waits raw.
+func TestRelayIdleWaitsThroughRuntime(t *testing.T) {
+	g := &relayRig{t: t}
+	r, err := newRelay(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	r.wait(2 * idleWait) // nothing comes: the whole turn is a wait
+	if !r.idle {
+		t.Errorf("after a turn of %v with nothing to do, the next wait is raw", 2*idleWait)
+	}
+	// Kicked, a wait returns at once: a turn takes less than idleWait,
+	// unless this machine stalls the test for that long, so try a few.
+	for range 50 {
+		r.kick()
+		r.wait(time.Minute)
+		if !r.idle {
+			return
+		}
+	}
+	t.Errorf("after turns that took less than %v, the next wait goes through the runtime", idleWait)
+}
