@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -243,6 +245,7 @@ func (p *pool) acceptFailed(name string, err error) {
 	p.log.Error("accept failed", "event", EventAcceptFailed, "listener", name, "err", err)
 }
 
+// sockaddrString is sa as PEER= gives it.
 func sockaddrString(sa unix.Sockaddr) string {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -250,9 +253,17 @@ func sockaddrString(sa unix.Sockaddr) string {
 	case *unix.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
 	case *unix.SockaddrUnix:
+		if !printable(sa.Name) {
+			return "" // not a value the protocol can carry
+		}
 		return sa.Name
 	}
 	return ""
+}
+
+// printable reports whether s is UTF-8 without control characters.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // Refuse answers a connection the site cannot serve and closes it: an http

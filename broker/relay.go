@@ -56,11 +56,11 @@ type relay struct {
 	failed []dialFailure // connects that failed, for the owner
 	ended  []*worker     // pairs finished, for the owner
 	evs    [128]unix.EpollEvent
-	// waited is when the last wait ended; idle, whether the loop's last
-	// turn took idleWait or longer (see wait).
-	waited  time.Time
-	idle    bool
-	onError func(listener string, err error) // an accept failed
+	// idle says the last wait took idleWait or longer; runtimeWaits
+	// counts the waits made through the runtime (see wait).
+	idle         bool
+	runtimeWaits int
+	onError      func(listener string, err error) // an accept failed
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
 	// own copying, blocking ones to hand to workers.
 	acceptFlags int
@@ -157,33 +157,31 @@ func (r *relay) kick() {
 	}
 }
 
-// idleWait is how long a turn of the loop takes before it counts as idle.
+// idleWait is how long a wait lasts before the loop counts as idle.
 const idleWait = 2 * time.Millisecond
 
 // wait waits up to timeout for sockets, handles what they have and
 // returns; it returns at once when kicked.
 //
 // A busy loop waits without telling the runtime (epollWait), as a C event
-// loop would: the loop's goroutine keeps its P, and the runtime's monitor,
-// which watches blocking calls, stays asleep instead of waking every 20 µs
-// to take the P back. The runtime still stops the loop when it must (for
-// a collection): its preemption signal ends the wait with EINTR. But that
-// signal also comes every 10–20 ms to a goroutine that seems to run
-// without a break, so a loop whose last turn took idleWait or longer (it
-// waited, mostly) waits through the runtime instead: an idle broker sleeps.
+// loop would: its goroutine keeps its P, and the runtime's monitor does not
+// wake every 20 µs to take the P back. A loop whose last wait took
+// idleWait or longer waits through the runtime, so that the monitor lets
+// it sleep rather than preempt it every 10–20 ms. Either way the runtime
+// stops the loop when it must: its signal ends the wait with EINTR.
 func (r *relay) wait(timeout time.Duration) {
 	r.report()
 	ms := max(int((timeout+time.Millisecond-1)/time.Millisecond), 0)
 	var n int
 	var err error
+	start := time.Now()
 	if r.idle {
+		r.runtimeWaits++
 		n, err = unix.EpollWait(r.ep, r.evs[:], ms)
 	} else {
 		n, err = epollWait(r.ep, r.evs[:], ms)
 	}
-	now := time.Now()
-	r.idle = now.Sub(r.waited) >= idleWait
-	r.waited = now
+	r.idle = time.Since(start) >= idleWait
 	if err != nil {
 		return // EINTR
 	}

@@ -88,9 +88,8 @@ func splice(in, out, n int) (int, error) {
 	}
 }
 
-// accept4 is unix.Accept4, raw, and without its getsockopt: x/sys/unix
-// asks every accepted inet socket for its protocol before it says who
-// connected, a syscall per connection that a TCP listener does not need.
+// accept4 is unix.Accept4, raw, without the getsockopt x/sys/unix makes
+// on every accepted inet socket, and naming unix peers as PEER= does.
 func accept4(fd, flags int) (int, unix.Sockaddr, error) {
 	var rsa unix.RawSockaddrAny
 	n := uint32(unix.SizeofSockaddrAny)
@@ -101,8 +100,7 @@ func accept4(fd, flags int) (int, unix.Sockaddr, error) {
 	return int(nfd), sockaddr(&rsa, n), nil
 }
 
-// connect is unix.Connect to an inet or inet6 address, raw: a connect on
-// this host makes the handshake before it returns.
+// connect is unix.Connect for inet and inet6 addresses, raw.
 func connect(fd int, sa unix.Sockaddr) error {
 	var e unix.Errno
 	switch sa := sa.(type) {
@@ -113,7 +111,7 @@ func connect(fd int, sa unix.Sockaddr) error {
 		raw := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort(sa.Port), Addr: sa.Addr, Scope_id: sa.ZoneId}
 		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raw)), unix.SizeofSockaddrInet6)
 	default:
-		return unix.Connect(fd, sa)
+		return unix.EAFNOSUPPORT
 	}
 	if e != 0 {
 		return e
@@ -139,8 +137,8 @@ func peername(fd int) (unix.Sockaddr, error) {
 	return sockaddr(&rsa, n), nil
 }
 
-// sockaddr decodes what accept4 or getpeername filled in: an inet, inet6 or unix
-// address, or nil.
+// sockaddr decodes what accept4 or getpeername filled in: an inet, inet6
+// or unix address, or nil.
 func sockaddr(rsa *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
@@ -159,7 +157,10 @@ func sockaddr(rsa *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
 			name[i] = byte(pp.Path[i])
 		}
 		if k > 0 && name[0] == 0 {
-			name[0] = '@' // abstract: every byte counted is the name
+			// Abstract: every byte counted is the name, but clients
+			// that bind the whole struct pad it with NULs.
+			name[0] = '@'
+			name = bytes.TrimRight(name, "\x00")
 		} else if i := bytes.IndexByte(name, 0); i >= 0 {
 			name = name[:i] // a path ends at its NUL
 		}
@@ -168,16 +169,17 @@ func sockaddr(rsa *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
 	return nil
 }
 
-// port reads a port in network byte order; netPort writes one.
+// port reads a port in network byte order.
 func port(p uint16) int {
 	b := (*[2]byte)(unsafe.Pointer(&p))
 	return int(b[0])<<8 | int(b[1])
 }
 
-func netPort(port int) uint16 {
+// netPort writes a port in network byte order.
+func netPort(n int) uint16 {
 	var p uint16
 	b := (*[2]byte)(unsafe.Pointer(&p))
-	b[0], b[1] = byte(port>>8), byte(port)
+	b[0], b[1] = byte(n>>8), byte(n)
 	return p
 }
 
