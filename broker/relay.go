@@ -374,7 +374,15 @@ func resolve(hostport string) (unix.Sockaddr, error) {
 	if ip4 := a.IP.To4(); ip4 != nil {
 		return &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte(ip4)}, nil
 	}
-	return &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(a.IP.To16())}, nil
+	sa := &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(a.IP.To16())}
+	if a.Zone != "" { // a link-local address names its interface
+		ifi, err := net.InterfaceByName(a.Zone)
+		if err != nil {
+			return nil, err
+		}
+		sa.ZoneId = uint32(ifi.Index)
+	}
+	return sa, nil
 }
 
 // pump writes what src read to its peer, then, when read is set, reads

@@ -160,3 +160,24 @@ func TestUnixPeerNames(t *testing.T) {
 		}
 	}
 }
+
+// A link-local backend keeps its interface, there and back.
+func TestResolveZone(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo: %v", err)
+	}
+	sa, err := resolve("[fe80::1%lo]:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in6, ok := sa.(*unix.SockaddrInet6); !ok || in6.ZoneId != uint32(lo.Index) || in6.Port != 8080 {
+		t.Errorf("resolve = %#v, want zone %d (lo), port 8080", sa, lo.Index)
+	}
+	if got := sockaddrString(sa); got != "[fe80::1%lo]:8080" {
+		t.Errorf("sockaddrString = %q", got)
+	}
+	if _, err := resolve("[fe80::1%no-such-if]:8080"); err == nil {
+		t.Error("resolve with an unknown interface: no error")
+	}
+}
