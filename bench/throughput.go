@@ -126,7 +126,7 @@ func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario, main []map[strin
 	tab.Notes = []string{fmt.Sprintf("Each row: every target %d round(s) in rotated order, medians. "+
 		"By round: the lowest and highest of proxy's req/s over haproxy's in one round; the targets take the ratio of the medians. "+
 		"With one connection a single request crosses wrk → proxy → hello at a time (latency); "+
-		"at 64 the two cores are busy (CPU); the larger responses (hello's GET /bytes/N) are where splicing pays.", l.opts.rounds)}
+		"with many the cores are busy (CPU); the larger responses (hello's GET /bytes/N) are where splicing pays.", l.opts.rounds)}
 	for _, pc := range cases {
 		rounds, ok := results[pc]
 		if !ok {
