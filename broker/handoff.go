@@ -49,9 +49,14 @@ func (p *pool) readChannel(w *worker) { p.readReports(w, maxBatch) }
 func (p *pool) drainChannel(w *worker) { p.readReports(w, -1) }
 
 func (p *pool) readReports(w *worker, n int) {
-	if w.ch == nil || w.chEnded {
+	// A DONE dispatches, which may read the reports of a worker nearly
+	// full: not those of w while this reads them, which would apply its
+	// later reports before the rest of this one.
+	if w.ch == nil || w.chEnded || w.reading {
 		return
 	}
+	w.reading = true
+	defer func() { w.reading = false }()
 	fd := int(w.ch.Fd())
 	for ; n != 0; n-- {
 		m, oobn, flags, _, err := unix.Recvmsg(fd, p.reportBuf, p.oobBuf, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
@@ -138,6 +143,9 @@ func (p *pool) readQuiet() {
 // readFilling reads the quiet channels of workers whose count of held
 // connections nears their slots.
 func (p *pool) readFilling() {
+	if p.site.Mode != config.Handoff {
+		return // only handoff channels go quiet
+	}
 	for _, w := range p.workers {
 		if w.quiet && w.held >= w.slots*3/4 {
 			p.drainChannel(w)

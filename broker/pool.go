@@ -44,6 +44,7 @@ type worker struct {
 	chEnd   *end          // the channel in the relay
 	chEnded bool          // its channel has ended: the relay no longer watches it
 	quiet   bool          // the relay does not wake for its reports: they are read when needed
+	reading bool          // its reports are being read (see readReports)
 	backend string        // proxy: the address it serves
 	sa      unix.Sockaddr // proxy: backend, resolved
 	port    int           // proxy: its port

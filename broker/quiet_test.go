@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
 )
 
@@ -138,5 +141,38 @@ func TestRefuseNow(t *testing.T) {
 	}
 	if resp.StatusCode != 503 || !strings.Contains(string(body), "out of file descriptors") {
 		t.Errorf("got %d %q; want 503 with the reason", resp.StatusCode, body)
+	}
+}
+
+// A DONE read from a quiet channel dispatches, and a dispatch reads the
+// quiet channels of nearly full workers first: never the one being read,
+// whose later reports would otherwise apply before the rest of this one.
+func TestQuietReportsApplyInOrder(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := os.NewFile(uintptr(fds[0]), "channel")
+	defer ch.Close()
+	defer unix.Close(fds[1])
+	for _, m := range []string{"DONE=1\nID=1\nSTATUS=first", "DONE=1\nID=2\nSTATUS=second"} {
+		if _, err := unix.Write(fds[1], []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not ready, so that no connection goes to it: the queued one only
+	// makes each DONE dispatch.
+	w := &worker{ch: ch, quiet: true, slots: 4, held: 4, ids: map[uint64]struct{}{1: {}, 2: {}, 3: {}, 4: {}}}
+	p := &pool{
+		site:      &config.Site{Mode: config.Handoff},
+		log:       slog.New(slog.DiscardHandler),
+		workers:   []*worker{w},
+		queue:     []*pending{{fd: -1}},
+		reportBuf: make([]byte, activation.MaxMessageSize+1),
+		oobBuf:    make([]byte, unix.CmsgSpace(4*4)),
+	}
+	p.drainChannel(w) // as a tick does
+	if w.held != 2 || w.status != "second" {
+		t.Errorf("after two DONEs: holding %d, STATUS=%q; want 2 and the later STATUS, %q", w.held, w.status, "second")
 	}
 }
