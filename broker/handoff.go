@@ -201,11 +201,10 @@ func (p *pool) report(w *worker, r activation.Report) {
 	}
 	if r.Stopping && w.state != wDraining {
 		p.log.Info("worker is stopping on its own", "event", EventWorkerStopping, "pid", w.pid, "worker", w.seq)
-		w.state, w.expected = wDraining, true
-		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+		p.draining(w)
 		// No more connections for it: end its channel, which it reads
 		// to the end before it exits (PROTOCOL.md, section 4).
-		unix.Shutdown(int(w.ch.Fd()), unix.SHUT_WR)
+		shutWrite(int(w.ch.Fd()))
 	}
 }
 

@@ -600,6 +600,13 @@ func (p *pool) becameReady(w *worker, slots int) {
 	p.dispatch()
 }
 
+// draining marks w as stopping on purpose, to be killed after the stop
+// timeout.
+func (p *pool) draining(w *worker) {
+	w.state, w.expected = wDraining, true
+	w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+}
+
 // stopWorker stops giving w work and asks it to finish and exit: handoff
 // closes its channel, listen and proxy send SIGTERM. It is killed after the
 // stop timeout.
@@ -608,12 +615,10 @@ func (p *pool) stopWorker(w *worker, reason string) {
 		return
 	}
 	p.log.Info("stopping worker", "event", EventWorkerStopping, "pid", w.pid, "worker", w.seq, "reason", reason)
-	w.state = wDraining
-	w.expected = true
-	w.killAt = time.Now().Add(p.site.Timeouts.Stop)
+	p.draining(w)
 	switch {
 	case w.ch != nil:
-		unix.Shutdown(int(w.ch.Fd()), unix.SHUT_WR) // the end of its work
+		shutWrite(int(w.ch.Fd())) // the end of its work
 	case p.site.Mode == config.Proxy && w.held > 0:
 		// Stop routing now; SIGTERM once its connections are done, or
 		// after a grace: kept-alive connections may never be done, and a

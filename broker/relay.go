@@ -519,7 +519,7 @@ func (r *relay) expire(now time.Time, timeout time.Duration) {
 }
 
 func isConnected(fd int) bool {
-	_, err := unix.Getpeername(fd)
+	_, err := peername(fd)
 	return err == nil
 }
 

@@ -113,6 +113,15 @@ func (g *relayRig) worker(t *testing.T, addr string) *worker {
 	return &worker{backend: addr, sa: sa}
 }
 
+// expireConnects gives back the connects in progress, as if their timeout
+// had passed.
+func (g *relayRig) expireConnects() {
+	g.do(func() {
+		g.r.expire(time.Now().Add(time.Hour), time.Minute)
+		g.r.report() // as the next wait does
+	})
+}
+
 // do runs f on the relay's goroutine.
 func (g *relayRig) do(f func()) {
 	done := make(chan struct{})
@@ -286,9 +295,7 @@ func TestRelayConnectTimeout(t *testing.T) {
 	g := newRelayRig(t)
 	g.pair() // connected, and idle: not known to be up
 
-	lfd, fullAddr := fullBackend(t)
-	defer unix.Close(lfd)
-	g.to.Store(g.worker(t, fullAddr))
+	g.to.Store(g.worker(t, fullBackend(t)))
 	stuck, err := net.Dial("tcp", g.front.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -298,10 +305,7 @@ func TestRelayConnectTimeout(t *testing.T) {
 		_, _, _, dialing := g.state()
 		return dialing == 2
 	})
-	g.do(func() {
-		g.r.expire(time.Now().Add(time.Hour), time.Minute)
-		g.r.report() // as the next wait does
-	})
+	g.expireConnects()
 	g.mu.Lock()
 	failed := append([]error(nil), g.failed...)
 	g.mu.Unlock()
@@ -340,9 +344,7 @@ func TestRelayErrorAfterEnd(t *testing.T) {
 func TestRelayEndWhileConnecting(t *testing.T) {
 	g := newRelayRig(t)
 	live := g.to.Load()
-	lfd, fullAddr := fullBackend(t)
-	defer unix.Close(lfd)
-	g.to.Store(g.worker(t, fullAddr))
+	g.to.Store(g.worker(t, fullBackend(t)))
 	client, err := net.Dial("tcp", g.front.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -354,10 +356,7 @@ func TestRelayEndWhileConnecting(t *testing.T) {
 		_, _, _, dialing := g.state()
 		return dialing == 1
 	})
-	g.do(func() {
-		g.r.expire(time.Now().Add(time.Hour), time.Minute)
-		g.r.report() // as the next wait does
-	})
+	g.expireConnects()
 	g.mu.Lock()
 	parked := g.parked
 	g.mu.Unlock()
@@ -379,12 +378,13 @@ func TestRelayEndWhileConnecting(t *testing.T) {
 
 // fullBackend listens with an accept queue of one, filled: connects to it
 // stay in progress, their SYNs dropped.
-func fullBackend(t *testing.T) (int, string) {
+func fullBackend(t *testing.T) string {
 	t.Helper()
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { unix.Close(lfd) })
 	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func fullBackend(t *testing.T) (int, string) {
 		info, err := unix.GetsockoptTCPInfo(lfd, unix.IPPROTO_TCP, unix.TCP_INFO)
 		return err == nil && info.Unacked >= 1
 	})
-	return lfd, addr
+	return addr
 }
 
 // Clients that reset as soon as they connect, while the backend holds
