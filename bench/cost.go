@@ -100,12 +100,7 @@ func (l *lab) brokerMemory(ctx context.Context, s *server, n int, d time.Duratio
 // costCPU measures CPU seconds per 100k connections of the broker (handoff
 // and proxy) and of haproxy.
 func (l *lab) costCPU(ctx context.Context, sc *Scenario) {
-	var targets []string
-	for _, t := range []string{targetHandoff, targetProxy, targetHAProxy} {
-		if l.opts.wants(t) {
-			targets = append(targets, t)
-		}
-	}
+	targets := l.opts.wanted([]string{targetHandoff, targetProxy, targetHAProxy})
 	if len(targets) == 0 {
 		return
 	}

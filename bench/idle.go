@@ -19,12 +19,7 @@ const idleDialers = 64
 
 // costIdle holds -idle-conns connections through handoff and proxy.
 func (l *lab) costIdle(ctx context.Context, sc *Scenario) {
-	var modes []string
-	for _, m := range []string{targetHandoff, targetProxy} {
-		if l.opts.wants(m) {
-			modes = append(modes, m)
-		}
-	}
+	modes := l.opts.wanted([]string{targetHandoff, targetProxy})
 	if len(modes) == 0 {
 		return
 	}

@@ -37,13 +37,7 @@ const kindPlain = "plain systemd"
 
 // coldModes are the zsm modes -only leaves for the cold start.
 func (l *lab) coldModes() []string {
-	var modes []string
-	for _, m := range []string{targetHandoff, targetListen, targetProxy} {
-		if l.opts.wants(m) {
-			modes = append(modes, m)
-		}
-	}
-	return modes
+	return l.opts.wanted([]string{targetHandoff, targetListen, targetProxy})
 }
 
 // coldStart runs the cold starts inside test/with-systemd and reports them.
@@ -173,12 +167,7 @@ func (l *lab) runCold(ctx context.Context, modes []string, plain bool) (map[stri
 // warmStart measures, for a warm pool, connect to first byte of single
 // requests on new connections, one after the other, against direct.
 func (l *lab) warmStart(ctx context.Context, sc *Scenario) {
-	var targets []string
-	for _, t := range []string{targetDirect, targetHandoff, targetListen, targetProxy} {
-		if l.opts.wants(t) {
-			targets = append(targets, t)
-		}
-	}
+	targets := l.opts.wanted([]string{targetDirect, targetHandoff, targetListen, targetProxy})
 	if len(targets) == 0 {
 		return
 	}

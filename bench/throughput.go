@@ -90,7 +90,9 @@ func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario, main []map[strin
 		return
 	}
 	mainCase := proxyCase{clients: l.opts.clients}
-	clients := slices.Compact(slices.Sorted(slices.Values(append([]int{l.opts.clients}, l.opts.proxyClients...))))
+	clients := append([]int{l.opts.clients}, l.opts.proxyClients...)
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
 	bodies := []int{0}
 	if l.opts.proxyBody > 0 {
 		bodies = append(bodies, l.opts.proxyBody)
@@ -136,10 +138,11 @@ func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario, main []map[strin
 		runs := byTarget(rounds)
 		row := []string{pc.response(), strconv.Itoa(pc.clients)}
 		med := map[string]float64{}
+		errsOf := map[string]errorCounts{}
 		var errs errorCounts
 		for _, t := range targets {
-			med[t] = median(reqPerSec(runs[t]))
-			errs = errs.add(sumErrors(runs[t]))
+			med[t], errsOf[t] = median(reqPerSec(runs[t])), sumErrors(runs[t])
+			errs = errs.add(errsOf[t])
 			row = append(row, formatValue(med[t], "req/s"))
 		}
 		row = append(row, errs.String(), spread(pairedRatios(rounds, targetProxy, targetHAProxy)))
@@ -148,7 +151,7 @@ func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario, main []map[strin
 			base := id(scenarioThroughput, keepAlive, pc.id())
 			for _, t := range targets {
 				sc.add(id(base, t, "req_per_s"), med[t], "req/s")
-				sc.add(id(base, t, "errors"), float64(sumErrors(runs[t]).Total()), "requests")
+				sc.add(id(base, t, "errors"), float64(errsOf[t].Total()), "requests")
 			}
 			cell = l.checkTargets(sc, id(base, targetProxy), keepAlive, targetProxy, med,
 				func(peer string) bool { return slices.Contains(targets, peer) })
