@@ -77,7 +77,7 @@ func run(args []string, stderr io.Writer) error {
 
 func hello(w http.ResponseWriter, r *http.Request) {
 	// Which worker answered: handy behind a pool, and used by zsm's tests.
-	w.Header().Set("X-Worker-Pid", strconv.Itoa(os.Getpid()))
+	w.Header()["X-Worker-Pid"] = pidHeader
 	if n, ok := strings.CutPrefix(r.URL.Path, "/bytes/"); ok {
 		serveBytes(w, n)
 		return
@@ -85,6 +85,9 @@ func hello(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "hello\n")
 }
+
+// pidHeader is X-Worker-Pid's value.
+var pidHeader = []string{strconv.Itoa(os.Getpid())}
 
 // maxBytes bounds GET /bytes/N (bench's maxBody; the two change together).
 const maxBytes = 16 << 20
