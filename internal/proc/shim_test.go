@@ -44,8 +44,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	case "report":
 		var sig int32
-		if _, _, errno := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0); errno != 0 {
-			fmt.Fprintln(os.Stderr, "PR_GET_PDEATHSIG:", errno)
+		if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "PR_GET_PDEATHSIG:", err)
 			os.Exit(1)
 		}
 		fmt.Printf("pdeathsig=%d listen_pid_is_own=%t\n", sig, os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()))
