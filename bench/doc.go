@@ -23,9 +23,11 @@
 //     (mode tcp, nbthread 1; and again splicing both ways, as haproxy-splice)
 //     and behind systemd-socket-proxyd; keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
-//     ratio to direct. Then proxy mode against haproxy and haproxy-splice,
-//     keep-alive, at 1 and 64 connections besides -connections, and again
-//     with 64 KiB responses (-proxy-connections, -proxy-body).
+//     ratio to direct. Then proxy mode against haproxy over more rounds
+//     (-proxy-rounds: near parity one round's ratio varies by about ±15%),
+//     keep-alive at 1 and 64 connections besides -connections, and again
+//     with 64 KiB responses (-proxy-connections, -proxy-body), and with a
+//     new connection per request.
 //   - start: cold start through a real systemd user manager (the harness
 //     test/with-systemd; needs root, skipped elsewhere with the reason): the
 //     time from connect to first byte of a socket-activated site whose app

@@ -51,9 +51,12 @@ type options struct {
 	// mode is compared with haproxy, keep-alive.
 	proxyClients []int
 	proxyBody    int // bytes per response in that comparison, besides hello's
-	cpuD         time.Duration
-	idleN        int
-	idleFor      time.Duration
+	// proxyRounds is the rounds of each comparison of proxy mode with
+	// haproxy: at parity a few rounds cannot tell them apart.
+	proxyRounds int
+	cpuD        time.Duration
+	idleN       int
+	idleFor     time.Duration
 
 	jsonPath string
 	mdPath   string
@@ -88,6 +91,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
 	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
 	proxyClients := fs.String("proxy-connections", "1,64", `connection counts besides -connections at which proxy mode is compared with haproxy, keep-alive ("" for none: a partial run)`)
+	fs.IntVar(&o.proxyRounds, "proxy-rounds", 10, "rounds of each comparison of proxy mode with haproxy (a round's ratio varies by about ±15%)")
 	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "bytes per response (hello's GET /bytes/N) of a second set of those comparisons (0 for none: a partial run)")
 	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
 	fs.IntVar(&o.idleN, "idle-conns", 10000, "concurrent idle connections to hold")
@@ -108,6 +112,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	if o.quick {
 		quick := map[string]func(){
 			"rounds":          func() { o.rounds = 1 },
+			"proxy-rounds":    func() { o.proxyRounds = 1 },
 			"duration":        func() { o.duration = time.Second },
 			"warmup":          func() { o.warmup = 100 * time.Millisecond },
 			"cold-n":          func() { o.coldN = 3 },
@@ -158,7 +163,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	if o.proxyClients, err = counts(*proxyClients); err != nil {
 		return usage("-proxy-connections: %v", err)
 	}
-	for name, v := range map[string]int{"rounds": o.rounds, "connections": o.clients, "threads": o.threads,
+	for name, v := range map[string]int{"rounds": o.rounds, "proxy-rounds": o.proxyRounds, "connections": o.clients, "threads": o.threads,
 		"cold-n": o.coldN, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
 		if v < 1 {
 			return usage("-%s must be at least 1", name)

@@ -21,6 +21,7 @@ type Settings struct {
 	Args        []string `json:"args"`
 	Loader      string   `json:"loader"`
 	Rounds      int      `json:"rounds"`
+	ProxyRounds int      `json:"proxy_rounds"`
 	Duration    string   `json:"duration"`
 	Connections int      `json:"connections"`
 	Threads     int      `json:"threads"`
@@ -30,7 +31,7 @@ type Settings struct {
 
 func settingsOf(o options) Settings {
 	return Settings{
-		Loader: o.loader, Rounds: o.rounds, Duration: o.duration.String(), Connections: o.clients,
+		Loader: o.loader, Rounds: o.rounds, ProxyRounds: o.proxyRounds, Duration: o.duration.String(), Connections: o.clients,
 		Threads: o.threads, Quick: o.quick, Peers: o.peers,
 	}
 }

@@ -46,8 +46,8 @@ func TestThroughputTargets(t *testing.T) {
 		{newConn, targetHandoff, []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}}},
 		{keepAlive, targetListen, []ratioTarget{{"direct", 0.95}}},
 		{newConn, targetListen, []ratioTarget{{"direct", 0.95}}},
-		{keepAlive, targetProxy, []ratioTarget{{"haproxy", 1.0}, {"socket-proxyd", 1.7}}},
-		{newConn, targetProxy, []ratioTarget{{"haproxy", 1.0}, {"socket-proxyd", 1.7}}},
+		{keepAlive, targetProxy, []ratioTarget{{"socket-proxyd", 1.7}}},
+		{newConn, targetProxy, []ratioTarget{{"socket-proxyd", 1.7}}},
 		{keepAlive, targetDirect, nil},
 		{newConn, targetHAProxy, nil},
 	}
@@ -116,9 +116,9 @@ func TestProxyCase(t *testing.T) {
 		c        proxyCase
 		id, path string
 	}{
-		{proxyCase{clients: 8}, "c8", "/"},
-		{proxyCase{clients: 64, body: 64 << 10}, "64KiB.c64", "/bytes/65536"},
-		{proxyCase{clients: 1, body: 1000}, "1000B.c1", "/bytes/1000"},
+		{proxyCase{keepAlive, 8, 0}, "c8", "/"},
+		{proxyCase{keepAlive, 64, 64 << 10}, "64KiB.c64", "/bytes/65536"},
+		{proxyCase{keepAlive, 1, 1000}, "1000B.c1", "/bytes/1000"},
 	} {
 		spec := tt.c.spec()
 		if got := tt.c.id(); got != tt.id {
@@ -138,5 +138,25 @@ func TestFormatBytes(t *testing.T) {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestProxyCases(t *testing.T) {
+	o := options{conns: []string{newConn, keepAlive}, clients: 8, proxyClients: []int{64, 1, 8}, proxyBody: 1000}
+	want := []proxyCase{
+		{keepAlive, 1, 0}, {keepAlive, 8, 0}, {keepAlive, 64, 0},
+		{keepAlive, 1, 1000}, {keepAlive, 8, 1000}, {keepAlive, 64, 1000},
+		{newConn, 8, 0},
+	}
+	if diff := cmp.Diff(want, o.proxyCases(), cmp.AllowUnexported(proxyCase{})); diff != "" {
+		t.Errorf("proxyCases (-want +got):\n%s", diff)
+	}
+	o = options{conns: []string{newConn}, clients: 4, proxyClients: []int{64}, proxyBody: 1000}
+	if diff := cmp.Diff([]proxyCase{{newConn, 4, 0}}, o.proxyCases(), cmp.AllowUnexported(proxyCase{})); diff != "" {
+		t.Errorf("proxyCases, -conn newconn (-want +got):\n%s", diff)
+	}
+	spec := proxyCase{newConn, 8, 0}.spec()
+	if got := string(request(spec)); !strings.Contains(got, "Connection: close\r\n") {
+		t.Errorf("a new connection per request asks %q", got)
 	}
 }
