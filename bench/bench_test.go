@@ -90,7 +90,7 @@ func TestSmoke(t *testing.T) {
 		"throughput.keepalive.direct.req_per_s", "throughput.newconn.handoff.req_per_s",
 		"throughput.keepalive.listen.vs_direct", "throughput.newconn.proxy.p99_us",
 		"throughput.keepalive.c1.proxy.req_per_s", "throughput.keepalive.c64.proxy.req_per_s",
-		"throughput.keepalive.64KiB.c4.proxy.req_per_s",
+		"throughput.keepalive.64KiB.c4.proxy.req_per_s", "throughput.newconn.c4.proxy.req_per_s",
 		"start.warm.handoff.p50_us",
 		"reload.handoff.reload_req_per_s", "reload.proxy.steady_req_per_s", "reload.listen.reloads",
 		"cost.memory.workers_3.broker_rss_mib", "cost.cpu.handoff.cpu_s_per_100k",
@@ -123,7 +123,8 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, want := range []string{"## Machine", "## Targets", "## 1. Throughput", "## 2. Start", "## 3. Reload under load",
 		"## 4. Broker cost", "## How to run", "## Where targets are missed", notesBody(notes), "| handoff |",
-		"by connections and response size", "| hello (6 B) | 64 | ", "| 64 KiB | 4 | "} {
+		"Proxy and haproxy, by load", "| keep-alive | hello (6 B) | 64 | ", "| keep-alive | 64 KiB | 4 | ",
+		"| new per request | hello (6 B) | 4 | "} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("BENCHMARKS.md has no %q", want)
 		}

@@ -12,7 +12,8 @@
 // with the machine it ran on, to BENCHMARKS.md (-md, at the module root),
 // rendered from bench/benchmarks.md.tmpl. Its section "Where targets are
 // missed" is bench/notes.md, written by hand. A partial run (-quick,
-// -scenario, -only, one -conn, -proxy-connections "" or -proxy-body 0)
+// -scenario, -only, one -conn, -proxy-connections "", -proxy-body 0 or
+// -sessions=false)
 // writes neither file unless -json or -md is given, so that it never
 // overwrites the results of a full one.
 //
@@ -43,7 +44,11 @@
 //
 // Every scenario runs its baseline in the same run as what it compares,
 // in rounds that rotate the order, and reports medians; ratios are computed
-// from the medians. Nothing is installed: wrk and haproxy (Debian packages
+// from the medians. Each server (hello alone, a broker with its workers,
+// haproxy, systemd-socket-proxyd) runs in a session of its own, as systemd
+// starts each service: where the kernel shares CPU time out by session
+// (autogroup), as it does by cgroup for services, each is one group, and
+// wrk is another (-sessions=false: all in the bench's). Nothing is installed: wrk and haproxy (Debian packages
 // wrk and haproxy) and systemd-socket-proxyd (package systemd) are checked up
 // front, and the command names the packages to install and exits when one is
 // missing. -loader go uses a built-in load generator instead of wrk, -peers=false

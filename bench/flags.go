@@ -33,6 +33,7 @@ type options struct {
 	conns     []string // keepalive, newconn
 	loader    string   // wrk or go
 	peers     bool
+	sessions  bool // each server in a session of its own, as systemd starts services
 	quick     bool
 
 	rounds   int
@@ -78,6 +79,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	conns := fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
 	fs.StringVar(&o.loader, "loader", "wrk", "load generator: wrk, or go (built in, for machines without wrk)")
 	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
+	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: all in the bench's, a partial run)")
 	fs.BoolVar(&o.quick, "quick", false, "very short runs, one round (flags given explicitly still apply)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per comparison; each runs every target once, in rotated order")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one throughput load (wrk: whole seconds)")
@@ -202,9 +204,10 @@ const (
 
 // partial reports whether the run leaves something out: -quick, a subset
 // of the scenarios, targets or kinds of connection, or no comparison of
-// proxy mode at other connection counts or response sizes.
+// proxy mode at other connection counts or response sizes; or runs its
+// servers otherwise than systemd would (-sessions=false).
 func (o options) partial() bool {
-	return o.quick || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2 ||
+	return o.quick || !o.sessions || len(o.scenarios) < len(allScenarios) || o.only != nil || len(o.conns) < 2 ||
 		len(o.proxyClients) == 0 || o.proxyBody == 0
 }
 

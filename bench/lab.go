@@ -101,7 +101,7 @@ func (l *lab) env(extra ...string) []string {
 
 // start starts a process that close stops if nobody did before.
 func (l *lab) start(name string, argv []string, env []string, stopSig syscall.Signal) (*process, error) {
-	p, err := startProcess(name, argv, env, l.path("log-"+sanitize(name), ".log"), stopSig)
+	p, err := startProcess(name, argv, env, l.path("log-"+sanitize(name), ".log"), stopSig, !l.opts.sessions)
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,7 @@ func TestParseFlags(t *testing.T) {
 	for name, args := range map[string][]string{
 		"no proxy comparison by connections": {"-proxy-connections", ""},
 		"no proxy comparison by size":        {"-proxy-body", "0"},
+		"servers in the bench's session":     {"-sessions=false"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o, err := parseFlags(args, root, io.Discard)

@@ -20,9 +20,10 @@ type process struct {
 	err  error         // Wait's; read after done
 }
 
-// startProcess starts argv with env, its output in logPath. stopSig is
-// what the process gets should the bench die without stopping it.
-func startProcess(name string, argv, env []string, logPath string, stopSig syscall.Signal) (*process, error) {
+// startProcess starts argv with env, its output in logPath, in a session
+// of its own unless shared. stopSig is what the process gets should the
+// bench die without stopping it.
+func startProcess(name string, argv, env []string, logPath string, stopSig syscall.Signal, shared bool) (*process, error) {
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
@@ -31,9 +32,18 @@ func startProcess(name string, argv, env []string, logPath string, stopSig sysca
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group: a Ctrl-C reaches the bench, which stops its
-	// children in order. Pdeathsig: a bench that dies takes them along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: stopSig}
+	// Its own session, as systemd starts every service: where the kernel
+	// shares CPU time out by session (autogroup), each server is a group
+	// of its own, as a service is in its own cgroup, and a zsm broker
+	// shares its group with its workers. Shared, its own process group in
+	// the bench's session. Either way a Ctrl-C reaches the bench only,
+	// which stops its children in order, and Pdeathsig: a bench that dies
+	// takes them along.
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: stopSig}
+	if shared {
+		attr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: stopSig}
+	}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // runThroughput is scenario 1: req/s and latency of every target, with
 // kept-alive connections and with a new connection per request; then proxy
-// mode against haproxy at other numbers of connections.
+// mode against haproxy, over more rounds, in every load.
 func (l *lab) runThroughput(ctx context.Context) *Scenario {
 	sc := &Scenario{Name: scenarioThroughput, Title: "1. Throughput"}
 	targets := l.opts.wanted(allTargets)
@@ -22,7 +22,9 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 			"systemd-socket-proxyd: started by systemd-socket-activate.",
 			l.loadName(), l.opts.clients, l.loadDuration(l.opts.duration), l.opts.rounds),
 	}
-	sc.Notes = append(sc.Notes, fmt.Sprintf("Proxy mode's target against haproxy is checked in the last table, over %d rounds.", l.opts.proxyRounds))
+	if len(l.opts.wanted(proxyGroup)) == len(proxyGroup) {
+		sc.Notes = append(sc.Notes, fmt.Sprintf("Proxy mode's target against haproxy is checked in the last table, over %d rounds.", l.opts.proxyRounds))
+	}
 	if !l.opts.peers {
 		sc.Notes = append(sc.Notes, "Peers skipped (-peers=false): the targets against haproxy and systemd-socket-proxyd are not measured.")
 	}
@@ -118,8 +120,8 @@ func (o options) proxyCases() []proxyCase {
 // of a few rounds cannot tell them apart.
 func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario) {
 	targets := l.opts.wanted(proxyGroup)
-	if len(targets) < len(proxyGroup) {
-		return // nothing to compare
+	if !slices.Contains(targets, targetProxy) {
+		return
 	}
 	cases := l.opts.proxyCases()
 	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, "vs-haproxy", t) },
