@@ -13,9 +13,8 @@
 // rendered from bench/benchmarks.md.tmpl. Its section "Where targets are
 // missed" is bench/notes.md, written by hand. A partial run (-quick,
 // -scenario, -only, one -conn, -proxy-connections "", -proxy-body 0 or
-// -sessions=false)
-// writes neither file unless -json or -md is given, so that it never
-// overwrites the results of a full one.
+// -sessions=false) writes neither file unless -json or -md is given, so
+// that it never overwrites the results of a full one.
 //
 // Scenarios (-scenario):
 //
@@ -25,10 +24,9 @@
 //     and behind systemd-socket-proxyd; keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
 //     ratio to direct. Then proxy mode against haproxy over more rounds
-//     (-proxy-rounds: near parity one round's ratio varies by about ±15%),
-//     keep-alive at 1 and 64 connections besides -connections, and again
-//     with 64 KiB responses (-proxy-connections, -proxy-body), and with a
-//     new connection per request.
+//     (-proxy-rounds), keep-alive at 1 and 64 connections besides
+//     -connections, and again with 64 KiB responses (-proxy-connections,
+//     -proxy-body), and with a new connection per request.
 //   - start: cold start through a real systemd user manager (the harness
 //     test/with-systemd; needs root, skipped elsewhere with the reason): the
 //     time from connect to first byte of a socket-activated site whose app
@@ -46,9 +44,8 @@
 // in rounds that rotate the order, and reports medians; ratios are computed
 // from the medians. Each server (hello alone, a broker with its workers,
 // haproxy, systemd-socket-proxyd) runs in a session of its own, as systemd
-// starts each service: where the kernel shares CPU time out by session
-// (autogroup), as it does by cgroup for services, each is one group, and
-// wrk is another (-sessions=false: all in the bench's). Nothing is installed: wrk and haproxy (Debian packages
+// starts each service (-sessions=false: all in the bench's; see
+// startProcess). Nothing is installed: wrk and haproxy (Debian packages
 // wrk and haproxy) and systemd-socket-proxyd (package systemd) are checked up
 // front, and the command names the packages to install and exits when one is
 // missing. -loader go uses a built-in load generator instead of wrk, -peers=false

@@ -33,7 +33,7 @@ type options struct {
 	conns     []string // keepalive, newconn
 	loader    string   // wrk or go
 	peers     bool
-	sessions  bool // each server in a session of its own, as systemd starts services
+	sessions  bool // each server in a session of its own (startProcess)
 	quick     bool
 
 	rounds   int
@@ -52,12 +52,10 @@ type options struct {
 	// mode is compared with haproxy, keep-alive.
 	proxyClients []int
 	proxyBody    int // bytes per response in that comparison, besides hello's
-	// proxyRounds is the rounds of each comparison of proxy mode with
-	// haproxy: at parity a few rounds cannot tell them apart.
-	proxyRounds int
-	cpuD        time.Duration
-	idleN       int
-	idleFor     time.Duration
+	proxyRounds  int // rounds of each comparison of proxy mode with haproxy
+	cpuD         time.Duration
+	idleN        int
+	idleFor      time.Duration
 
 	jsonPath string
 	mdPath   string
@@ -79,7 +77,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	conns := fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
 	fs.StringVar(&o.loader, "loader", "wrk", "load generator: wrk, or go (built in, for machines without wrk)")
 	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
-	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: all in the bench's, a partial run)")
+	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: a partial run)")
 	fs.BoolVar(&o.quick, "quick", false, "very short runs, one round (flags given explicitly still apply)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per comparison; each runs every target once, in rotated order")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one throughput load (wrk: whole seconds)")
@@ -93,7 +91,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
 	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
 	proxyClients := fs.String("proxy-connections", "1,64", `connection counts besides -connections at which proxy mode is compared with haproxy, keep-alive ("" for none: a partial run)`)
-	fs.IntVar(&o.proxyRounds, "proxy-rounds", 10, "rounds of each comparison of proxy mode with haproxy (a round's ratio varies by about ±15%)")
+	fs.IntVar(&o.proxyRounds, "proxy-rounds", 10, "rounds of each comparison of proxy mode with haproxy")
 	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "bytes per response (hello's GET /bytes/N) of a second set of those comparisons (0 for none: a partial run)")
 	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
 	fs.IntVar(&o.idleN, "idle-conns", 10000, "concurrent idle connections to hold")
@@ -241,9 +239,12 @@ func list(s string, valid []string) ([]string, error) {
 	if len(out) == 0 {
 		return nil, errors.New("empty")
 	}
-	for _, v := range out {
+	for i, v := range out {
 		if !slices.Contains(valid, v) {
 			return nil, fmt.Errorf("unknown %q (want one of %s)", v, strings.Join(valid, ", "))
+		}
+		if slices.Contains(out[:i], v) {
+			return nil, fmt.Errorf("%q twice", v)
 		}
 	}
 	return out, nil

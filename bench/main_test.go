@@ -48,6 +48,9 @@ func TestParseFlags(t *testing.T) {
 		if o.rounds != 1 || o.duration != 2*time.Second || o.reloadD != 2*time.Second || o.idleN != 1000 {
 			t.Errorf("quick: rounds %d, duration %v, reload %v, idle %d", o.rounds, o.duration, o.reloadD, o.idleN)
 		}
+		if o.proxyRounds != 1 {
+			t.Errorf("quick: proxy rounds %d, want 1", o.proxyRounds)
+		}
 		if o.jsonPath != "" || o.mdPath != "" {
 			t.Errorf("a quick run would overwrite %q and %q", o.jsonPath, o.mdPath)
 		}
@@ -106,16 +109,18 @@ func TestParseFlags(t *testing.T) {
 		}
 	})
 	for name, args := range map[string][]string{
-		"unknown scenario": {"-scenario", "speed"},
-		"unknown target":   {"-only", "nginx"},
-		"unknown conn":     {"-conn", "pipelined"},
-		"unknown loader":   {"-loader", "ab"},
-		"bad delay":        {"-delays", "soon"},
-		"bad workers":      {"-workers", "1,0"},
-		"bad connections":  {"-proxy-connections", "1,many"},
-		"body too big":     {"-proxy-body", "20000000"},
-		"zero rounds":      {"-rounds", "0"},
-		"argument":         {"extra"},
+		"unknown scenario":  {"-scenario", "speed"},
+		"unknown target":    {"-only", "nginx"},
+		"unknown conn":      {"-conn", "pipelined"},
+		"unknown loader":    {"-loader", "ab"},
+		"bad delay":         {"-delays", "soon"},
+		"bad workers":       {"-workers", "1,0"},
+		"bad connections":   {"-proxy-connections", "1,many"},
+		"body too big":      {"-proxy-body", "20000000"},
+		"zero rounds":       {"-rounds", "0"},
+		"zero proxy rounds": {"-proxy-rounds", "0"},
+		"conn twice":        {"-conn", "keepalive,newconn,keepalive"},
+		"argument":          {"extra"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr strings.Builder

@@ -27,12 +27,13 @@ type Settings struct {
 	Threads     int      `json:"threads"`
 	Quick       bool     `json:"quick"`
 	Peers       bool     `json:"peers"`
+	Sessions    bool     `json:"sessions"` // each server in a session of its own
 }
 
 func settingsOf(o options) Settings {
 	return Settings{
 		Loader: o.loader, Rounds: o.rounds, ProxyRounds: o.proxyRounds, Duration: o.duration.String(), Connections: o.clients,
-		Threads: o.threads, Quick: o.quick, Peers: o.peers,
+		Threads: o.threads, Quick: o.quick, Peers: o.peers, Sessions: o.sessions,
 	}
 }
 

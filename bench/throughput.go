@@ -23,7 +23,12 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 			l.loadName(), l.opts.clients, l.loadDuration(l.opts.duration), l.opts.rounds),
 	}
 	if len(l.opts.wanted(proxyGroup)) == len(proxyGroup) {
-		sc.Notes = append(sc.Notes, fmt.Sprintf("Proxy mode's target against haproxy is checked in the last table, over %d rounds.", l.opts.proxyRounds))
+		sc.Notes = append(sc.Notes, fmt.Sprintf("Proxy mode's target against haproxy is checked in the last table, over %d round(s).", l.opts.proxyRounds))
+	}
+	if l.opts.sessions {
+		sc.Notes = append(sc.Notes, "Each server runs in a session of its own, as systemd starts each service.")
+	} else {
+		sc.Notes = append(sc.Notes, "Every server runs in the bench's session (-sessions=false): unlike services under systemd, they share one scheduling group.")
 	}
 	if !l.opts.peers {
 		sc.Notes = append(sc.Notes, "Peers skipped (-peers=false): the targets against haproxy and systemd-socket-proxyd are not measured.")
@@ -88,14 +93,10 @@ func (c proxyCase) response() string {
 
 // proxyCases are the loads of proxyVsHAProxy: keep-alive at -connections
 // and -proxy-connections, with hello's responses and with -proxy-body
-// bytes; a new connection per request at -connections.
+// bytes; then a new connection per request at -connections.
 func (o options) proxyCases() []proxyCase {
 	var cases []proxyCase
-	for _, conn := range o.conns {
-		if conn == newConn {
-			cases = append(cases, proxyCase{conn: newConn, clients: o.clients})
-			continue
-		}
+	if slices.Contains(o.conns, keepAlive) {
 		clients := append([]int{o.clients}, o.proxyClients...)
 		slices.Sort(clients)
 		clients = slices.Compact(clients)
@@ -109,19 +110,24 @@ func (o options) proxyCases() []proxyCase {
 			}
 		}
 	}
-	// Keep-alive first, as in the tables above.
-	slices.SortStableFunc(cases, func(a, b proxyCase) int { return strings.Compare(a.conn, b.conn) })
+	if slices.Contains(o.conns, newConn) {
+		cases = append(cases, proxyCase{conn: newConn, clients: o.clients})
+	}
 	return cases
 }
 
 // proxyVsHAProxy compares proxy mode with haproxy in every case of
-// proxyCases, -proxy-rounds rounds each: the two are near parity, where a
-// round's ratio varies by about ±15% on a shared machine, and the median
-// of a few rounds cannot tell them apart.
+// proxyCases, -proxy-rounds rounds each: the two are near parity, and the
+// median of a few rounds cannot tell them apart (bench/notes.md). Without
+// haproxy, proxy mode alone runs -rounds rounds.
 func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario) {
 	targets := l.opts.wanted(proxyGroup)
 	if !slices.Contains(targets, targetProxy) {
 		return
+	}
+	n := l.opts.proxyRounds
+	if len(targets) < len(proxyGroup) {
+		n = l.opts.rounds // nothing to compare
 	}
 	cases := l.opts.proxyCases()
 	servers, up := l.startTargets(ctx, sc, targets, func(t string) string { return id(scenarioThroughput, "vs-haproxy", t) },
@@ -136,16 +142,19 @@ func (l *lab) proxyVsHAProxy(ctx context.Context, sc *Scenario) {
 			l.warmSpec(ctx, servers[t], pc.spec())
 		}
 		name := "vs-haproxy-" + pc.conn + "-" + strings.ReplaceAll(pc.id(), ".", "-")
-		results[pc] = l.rounds(ctx, sc, servers, up, pc.spec(), name, l.opts.proxyRounds)
+		results[pc] = l.rounds(ctx, sc, servers, up, pc.spec(), name, n)
 	}
 
 	header := append(append([]string{"connection", "response", "connections"}, targets...), "errors", "proxy ÷ haproxy, by round", "targets")
 	tab := sc.table("Proxy and haproxy, by load (req/s)", header...)
-	tab.Notes = []string{fmt.Sprintf("Each row: both targets %d round(s) in rotated order, medians; the two are near parity, "+
-		"and one round's ratio varies by about ±15%% here, so these rows run more rounds than the tables above. "+
+	more := ""
+	if n > l.opts.rounds {
+		more = "; the two are near parity, so these rows run more rounds than the tables above"
+	}
+	tab.Notes = []string{fmt.Sprintf("Each row: every target %d round(s) in rotated order, medians%s. "+
 		"By round: the lowest and highest of proxy's req/s over haproxy's in one round; the targets take the ratio of the medians. "+
 		"With one connection a single request crosses wrk → proxy → hello at a time (latency); "+
-		"with many the cores are busy (CPU); the larger responses (hello's GET /bytes/N) are where splicing pays.", l.opts.proxyRounds)}
+		"with many the cores are busy (CPU); the larger responses (hello's GET /bytes/N) are where splicing pays.", n, more)}
 	for _, pc := range cases {
 		kind := "keep-alive"
 		if pc.conn == newConn {
