@@ -50,7 +50,7 @@ func fakeSys(env map[string]string, pid int) sys {
 // socketpair returns a connected SOCK_SEQPACKET pair as the broker's end (a
 // *net.UnixConn closed at cleanup) and the worker's raw descriptor, which the
 // caller hands on (to Listen, which takes it, or to a child).
-func socketpair(t *testing.T) (*net.UnixConn, int) {
+func socketpair(t testing.TB) (*net.UnixConn, int) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,14 @@ import (
 // allowed, the rest are there so that extra ones are seen (and closed)
 // rather than silently dropped by the kernel.
 const recvFDs = 8
+
+// readBuffers are ReadMessage's: a worker reads a message per connection,
+// and Parse copies what it keeps.
+type readBuffers struct{ buf, oob []byte }
+
+var readPool = sync.Pool{New: func() any {
+	return &readBuffers{make([]byte, MaxMessageSize+1), make([]byte, unix.CmsgSpace(recvFDs*4))}
+}}
 
 // ReadMessage reads one datagram from c, the broker's or the worker's end of
 // a channel (a SOCK_SEQPACKET unix socket), with MSG_CMSG_CLOEXEC.
@@ -28,8 +37,9 @@ const recvFDs = 8
 // or nil if none did; the caller owns f and must close it. On error f is nil
 // and ReadMessage has closed every descriptor it received.
 func ReadMessage(c *net.UnixConn) (m Message, f *os.File, err error) {
-	buf := make([]byte, MaxMessageSize+1)
-	oob := make([]byte, unix.CmsgSpace(recvFDs*4))
+	bufs := readPool.Get().(*readBuffers)
+	defer readPool.Put(bufs)
+	buf, oob := bufs.buf, bufs.oob
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	fds, cerr := rights(oob[:oobn])
 	closeAll := func() {
