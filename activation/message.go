@@ -154,6 +154,10 @@ func checkKey(k string) error {
 	return nil
 }
 
+// ValidValue reports whether v can be a message's value: UTF-8 without
+// control characters.
+func ValidValue(v string) bool { return checkValue("", v) == nil }
+
 func checkValue(k, v string) error {
 	if !utf8.ValidString(v) {
 		return protocolError("%s: value is not UTF-8", k)

@@ -244,3 +244,14 @@ func mustReparse[T any](t *testing.T, m Message, parse func(Message) (T, error))
 	}
 	return v
 }
+
+func TestValidValue(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": true, "127.0.0.1:5000": true, "/run/zsm/é.sock": true,
+		"a\nb": false, "tab\there": false, "del\x7f": false, "\xff": false,
+	} {
+		if got := ValidValue(v); got != want {
+			t.Errorf("ValidValue(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

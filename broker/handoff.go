@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -266,17 +264,12 @@ func sockaddrString(sa unix.Sockaddr) string {
 		}
 		return netip.AddrPortFrom(ip, uint16(sa.Port)).String()
 	case *unix.SockaddrUnix:
-		if !printable(sa.Name) {
+		if !activation.ValidValue(sa.Name) {
 			return "" // not a value the protocol can carry
 		}
 		return sa.Name
 	}
 	return ""
-}
-
-// printable reports whether s is UTF-8 without control characters.
-func printable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // Refuse answers a connection the site cannot serve and closes it: an http
