@@ -1,7 +1,7 @@
 // Command bench measures zsm against its peers and prints the comparison
 // side by side: `make bench`, or
 //
-//	go run ./bench                 # everything, about twelve minutes
+//	go run ./bench                 # everything, about fifteen minutes
 //	go run ./bench -quick          # every scenario, very short, one round
 //	go run ./bench -scenario throughput -only handoff,direct -conn newconn
 //

@@ -79,7 +79,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
 	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: a partial run)")
 	fs.BoolVar(&o.quick, "quick", false, "very short runs, one round (flags given explicitly still apply)")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds per comparison; each runs every target once, in rotated order")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds per comparison; each runs every target once, in rotated order")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one throughput load (wrk: whole seconds)")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load on each server before its first round")
 	fs.IntVar(&o.clients, "connections", 8, "concurrent connections of the load (wrk -c)")

@@ -21,7 +21,7 @@ func TestParseFlags(t *testing.T) {
 		if diff := cmp.Diff(allScenarios, o.scenarios); diff != "" {
 			t.Errorf("scenarios (-want +got):\n%s", diff)
 		}
-		if o.only != nil || o.rounds != 3 || o.duration != 3*time.Second || o.loader != "wrk" || !o.peers {
+		if o.only != nil || o.rounds != 5 || o.duration != 3*time.Second || o.loader != "wrk" || !o.peers {
 			t.Errorf("defaults: %+v", o)
 		}
 		if o.jsonPath != filepath.Join(root, "bench/results.json") || o.mdPath != filepath.Join(root, "BENCHMARKS.md") {
