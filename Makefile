@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test check lint unit fuzz bench clean
+.PHONY: all build demo deps test check lint unit fuzz bench clean
 
 all: build
 
@@ -20,10 +20,16 @@ build:
 demo: build
 	contrib/demo.sh
 
+# What the tests need from Debian (chromium, shellcheck, systemd, dbus, ...):
+# installed with apt-get when missing and root; otherwise one line says what
+# is missing, and the tests that need it skip or fail.
+deps:
+	.ci/deps
+
 # Every test: formatting, vet, staticcheck, then the whole suite with the
 # race detector. As root, the integration tests in test/ run inside a private
 # systemd user manager (test/with-systemd); elsewhere they skip and say why.
-test: lint
+test: deps lint
 	$(GO) test -race -count=1 ./...
 
 lint:

@@ -108,7 +108,7 @@ func TestStatusPages(t *testing.T) {
 	// The page as a browser shows it.
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatal("chromium is needed to load the page (Debian: apt-get install chromium; .ci/run installs it)")
+		t.Fatal("chromium is needed to load the page (Debian: apt-get install chromium; make test installs it as root)")
 	}
 	shot := filepath.Join(t.TempDir(), "status.png")
 	browse := func(args ...string) []byte {
