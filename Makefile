@@ -50,6 +50,7 @@ FUZZTIME ?= 2m
 fuzz:
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./activation -run '^$$' -fuzz FuzzListenFDs -fuzztime $(FUZZTIME)
 	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)
 
 # zsm against direct, haproxy and systemd-socket-proxyd (bench/doc.go):

@@ -15,7 +15,9 @@
 //
 // The package also exports the protocol's wire codec ([Parse],
 // [Message.Format], [ParseHandoff], [ParseReport]) and its datagram transport
-// ([ReadMessage], [WriteMessage]) for the broker's side of the channel.
+// ([ReadMessage], [WriteMessage]) for the broker's side of the channel, and
+// [ListenFDs], the reading of systemd's socket activation variables that
+// Listen uses, for programs that take the passed descriptors themselves.
 //
 // It is a leaf: it imports only the standard library and golang.org/x/sys/unix,
 // so that an application importing it does not pull in the broker. It runs on

@@ -11,23 +11,39 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sys holds the process-wide OS calls Listen makes, so that tests can swap
-// them.
-type sys struct {
-	lookupEnv func(string) (string, bool)
-	unsetenv  func(string) error
-	getpid    func() int
+// Env is the process environment as this package reads and changes it:
+// [ListenFDs] takes one so that tests can pass their own. A nil field stands
+// for the real call (os.LookupEnv, os.Unsetenv, os.Getpid), so the zero Env
+// is this process's environment.
+type Env struct {
+	LookupEnv func(key string) (string, bool)
+	Unsetenv  func(key string) error
+	Getpid    func() int
 }
 
-func osSys() sys {
-	return sys{lookupEnv: os.LookupEnv, unsetenv: os.Unsetenv, getpid: os.Getpid}
+func (e Env) lookup(key string) (string, bool) {
+	if e.LookupEnv == nil {
+		return os.LookupEnv(key)
+	}
+	return e.LookupEnv(key)
+}
+
+func (e Env) getpid() int {
+	if e.Getpid == nil {
+		return os.Getpid()
+	}
+	return e.Getpid()
 }
 
 // take returns the value of key and removes it from the environment.
-func (s sys) take(key string) (string, bool) {
-	v, ok := s.lookupEnv(key)
+func (e Env) take(key string) (string, bool) {
+	v, ok := e.lookup(key)
 	if ok {
-		s.unsetenv(key)
+		if e.Unsetenv == nil {
+			os.Unsetenv(key)
+		} else {
+			e.Unsetenv(key)
+		}
 	}
 	return v, ok
 }
@@ -42,20 +58,34 @@ const (
 	envWatchdogUSec  = "WATCHDOG_USEC"
 	envWatchdogPID   = "WATCHDOG_PID"
 
-	listenFDsStart = 3       // SD_LISTEN_FDS_START
-	maxListenFDs   = 1 << 16 // far above any socket unit
+	maxListenFDs = 1 << 16 // far above any socket unit
 )
 
-// listenEnv reads and unsets systemd's socket activation variables, like
-// sd_listen_fds_with_names(unset_environment=1). It returns the names of the
-// passed descriptors, which are numbered from 3, or ok == false when the
-// variables are absent, LISTEN_FDS is 0, or LISTEN_PID is another process.
-// LISTEN_PIDFDID is removed but not checked: LISTEN_PID is.
-func listenEnv(s sys) (names []string, ok bool, err error) {
-	pidText, havePID := s.take(envListenPID)
-	fdsText, haveFDs := s.take(envListenFDs)
-	namesText, haveNames := s.take(envListenFDNames)
-	s.take(envListenPIDFDID)
+// ListenFDsStart is the first descriptor systemd passes (SD_LISTEN_FDS_START).
+const ListenFDsStart = 3
+
+// ListenFDs reads systemd's socket activation variables, LISTEN_PID,
+// LISTEN_FDS and LISTEN_FDNAMES, and unsets them and LISTEN_PIDFDID, as
+// sd_listen_fds_with_names does with unset_environment set
+// (sd_listen_fds(3), https://www.freedesktop.org/software/systemd/man/latest/sd_listen_fds.html):
+// no child inherits them, and only the first call sees them.
+//
+// When ok, the descriptors are this process's: names[i] is the name of
+// descriptor [ListenFDsStart]+i (its socket unit's FileDescriptorName=), or
+// "unknown" for each when systemd set no names. ok is false, names nil and
+// err nil when the variables are absent, LISTEN_FDS is 0, or LISTEN_PID is
+// another process: as sd_listen_fds returns 0 then, those descriptors are
+// not this process's to use. LISTEN_PIDFDID is removed but not checked:
+// LISTEN_PID is. err is set when LISTEN_PID is not a pid, LISTEN_FDS not a
+// count, or LISTEN_FDNAMES holds another number of names.
+//
+// ListenFDs does not touch the descriptors: the caller takes them, should
+// set close-on-exec on them (sd_listen_fds does), and closes them.
+func ListenFDs(env Env) (names []string, ok bool, err error) {
+	pidText, havePID := env.take(envListenPID)
+	fdsText, haveFDs := env.take(envListenFDs)
+	namesText, haveNames := env.take(envListenFDNames)
+	env.take(envListenPIDFDID)
 	if !havePID || !haveFDs {
 		return nil, false, nil
 	}
@@ -63,7 +93,7 @@ func listenEnv(s sys) (names []string, ok bool, err error) {
 	if err != nil || pid <= 0 {
 		return nil, false, fmt.Errorf("%s=%q: not a pid", envListenPID, pidText)
 	}
-	if pid != s.getpid() {
+	if pid != env.getpid() {
 		return nil, false, nil
 	}
 	n, err := strconv.Atoi(fdsText)
@@ -101,7 +131,7 @@ func listenFiles(names []string, want []string) ([]net.Listener, error) {
 		return nil, err
 	}
 	for i, name := range names {
-		fd := listenFDsStart + i
+		fd := ListenFDsStart + i
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return fail(fmt.Errorf("%s: fd %d (%q): %w", envListenFDs, fd, name, err))
 		}
@@ -181,17 +211,17 @@ func openChannel(fdText string) (*net.UnixConn, error) {
 // WATCHDOG=1, taking the variables that say it: ZSM_WATCHDOG_USEC under zsm
 // handoff, else WATCHDOG_USEC (and WATCHDOG_PID, which must be this
 // process when set), as sd_watchdog_enabled(3) reads them. Zero: none.
-func watchdogInterval(s sys, mode Mode) time.Duration {
+func watchdogInterval(env Env, mode Mode) time.Duration {
 	name := envWatchdogUSec
 	if mode == ModeHandoff {
 		name = EnvWatchdogUSec
 	}
-	usecText, ok := s.take(name)
-	pidText, pidOK := s.take(envWatchdogPID)
+	usecText, ok := env.take(name)
+	pidText, pidOK := env.take(envWatchdogPID)
 	if !ok {
 		return 0
 	}
-	if pidOK && pidText != strconv.Itoa(s.getpid()) {
+	if pidOK && pidText != strconv.Itoa(env.getpid()) {
 		return 0
 	}
 	usec, err := strconv.ParseUint(usecText, 10, 63)
@@ -207,8 +237,8 @@ type notifier struct {
 	addr *net.UnixAddr
 }
 
-func newNotifier(s sys) *notifier {
-	path, ok := s.lookupEnv(envNotifySocket)
+func newNotifier(env Env) *notifier {
+	path, ok := env.lookup(envNotifySocket)
 	if !ok || path == "" || (path[0] != '/' && path[0] != '@') {
 		return nil // absent, or a transport (vsock) this package does not speak
 	}

@@ -46,7 +46,7 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader, path string, close bool) st
 func handoffListener(t *testing.T, opts ...Option) (*Listener, *broker) {
 	t.Helper()
 	b, fd := newBroker(t)
-	ln, err := listen(fakeSys(b.env(fd), 1), "tcp", "", append([]Option{StopSignals()}, opts...)...)
+	ln, err := listen(fakeEnv(b.env(fd), 1), "tcp", "", append([]Option{StopSignals()}, opts...)...)
 	if err != nil {
 		unix.Close(fd)
 		t.Fatal(err)
@@ -392,7 +392,7 @@ func TestListenHandoffErrors(t *testing.T) {
 			_, fd := socketpair(t)
 			defer unix.Close(fd)
 			env := tt.env(fd)
-			ln, err := listen(fakeSys(env, 1), "tcp", "127.0.0.1:0", StopSignals())
+			ln, err := listen(fakeEnv(env, 1), "tcp", "127.0.0.1:0", StopSignals())
 			if err == nil {
 				ln.Close()
 				t.Fatalf("Listen succeeded in mode %v", ln.Mode())

@@ -154,10 +154,10 @@ type accepted struct {
 // closes them in Close. Passed descriptors it does not use (not listening
 // stream sockets, or not named by [Names]) stay open for the application.
 func Listen(network, address string, opts ...Option) (*Listener, error) {
-	return listen(osSys(), network, address, opts...)
+	return listen(Env{}, network, address, opts...)
 }
 
-func listen(s sys, network, address string, opts ...Option) (*Listener, error) {
+func listen(env Env, network, address string, opts ...Option) (*Listener, error) {
 	o := options{slots: DefaultSlots, signals: []os.Signal{syscall.SIGTERM}}
 	for _, opt := range opts {
 		opt(&o)
@@ -171,8 +171,8 @@ func listen(s sys, network, address string, opts ...Option) (*Listener, error) {
 		done:     make(chan struct{}),
 	}
 
-	chText, handoff := s.take(EnvChannelFD)
-	version, _ := s.take(EnvProtocol)
+	chText, handoff := env.take(EnvChannelFD)
+	version, _ := env.take(EnvProtocol)
 	switch {
 	case handoff:
 		if version != "1" {
@@ -184,7 +184,7 @@ func listen(s sys, network, address string, opts ...Option) (*Listener, error) {
 		}
 		l.mode, l.ch, l.addr = ModeHandoff, ch, channelAddr{}
 	default:
-		names, activated, err := listenEnv(s)
+		names, activated, err := ListenFDs(env)
 		if err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
@@ -202,13 +202,13 @@ func listen(s sys, network, address string, opts ...Option) (*Listener, error) {
 			l.lns = []net.Listener{ln}
 		}
 		l.addr = l.lns[0].Addr()
-		l.notify = newNotifier(s)
+		l.notify = newNotifier(env)
 		if len(l.lns) > 1 {
 			l.startMerge()
 		}
 	}
 
-	if iv := watchdogInterval(s, l.mode); iv > 0 {
+	if iv := watchdogInterval(env, l.mode); iv > 0 {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()

@@ -38,12 +38,12 @@ func TestMain(m *testing.M) {
 // testTimeout bounds every wait in these tests.
 const testTimeout = 20 * time.Second
 
-// fakeSys returns OS calls that read and unset env, for pid.
-func fakeSys(env map[string]string, pid int) sys {
-	return sys{
-		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		unsetenv:  func(k string) error { delete(env, k); return nil },
-		getpid:    func() int { return pid },
+// fakeEnv returns an Env that reads and unsets env, for pid.
+func fakeEnv(env map[string]string, pid int) Env {
+	return Env{
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Unsetenv:  func(k string) error { delete(env, k); return nil },
+		Getpid:    func() int { return pid },
 	}
 }
 

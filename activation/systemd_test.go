@@ -236,8 +236,8 @@ func TestSystemdSocketActivate(t *testing.T) {
 	}
 }
 
-// TestListenEnv covers the parsing of systemd's variables.
-func TestListenEnv(t *testing.T) {
+// TestListenFDs covers the parsing of systemd's variables.
+func TestListenFDs(t *testing.T) {
 	const pid = 4242
 	tests := []struct {
 		name      string
@@ -267,7 +267,7 @@ func TestListenEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			names, ok, err := listenEnv(fakeSys(tt.env, pid))
+			names, ok, err := ListenFDs(fakeEnv(tt.env, pid))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)
 			}
@@ -284,6 +284,57 @@ func TestListenEnv(t *testing.T) {
 	}
 }
 
+// TestListenFDsZeroEnv: the zero Env is this process's environment, and
+// ListenFDs leaves none of the four variables in it.
+func TestListenFDsZeroEnv(t *testing.T) {
+	t.Setenv(envListenPID, strconv.Itoa(os.Getpid()))
+	t.Setenv(envListenFDs, "2")
+	t.Setenv(envListenFDNames, "web:admin")
+	t.Setenv(envListenPIDFDID, "7")
+	names, ok, err := ListenFDs(Env{})
+	if err != nil || !ok {
+		t.Fatalf("ok %v, error %v; want the two names", ok, err)
+	}
+	if diff := cmp.Diff([]string{"web", "admin"}, names); diff != "" {
+		t.Errorf("names (-want +got):\n%s", diff)
+	}
+	for _, k := range []string{envListenPID, envListenFDs, envListenFDNames, envListenPIDFDID} {
+		if v, set := os.LookupEnv(k); set {
+			t.Errorf("%s=%q left set", k, v)
+		}
+	}
+}
+
+// FuzzListenFDs: whatever the variables hold, ListenFDs removes all four,
+// and returns either names for this process or nothing.
+func FuzzListenFDs(f *testing.F) {
+	f.Add("4242", "2", "web:web", true)
+	f.Add("4242", "1", "", false)
+	f.Add("1", "3", "a:b:c", true)
+	f.Add("4242", "0", "", true)
+	f.Add("x", "-1", "::", true)
+	f.Fuzz(func(t *testing.T, pid, fds, names string, haveNames bool) {
+		env := map[string]string{envListenPID: pid, envListenFDs: fds, envListenPIDFDID: "7"}
+		if haveNames {
+			env[envListenFDNames] = names
+		}
+		got, ok, err := ListenFDs(fakeEnv(env, 4242))
+		if len(env) != 0 {
+			t.Errorf("variables left set: %v", env)
+		}
+		p, _ := strconv.Atoi(pid)
+		n, _ := strconv.Atoi(fds)
+		switch {
+		case err != nil && (ok || got != nil):
+			t.Errorf("error %v with ok %v, names %q", err, ok, got)
+		case ok && (p != 4242 || n == 0 || len(got) != n):
+			t.Errorf("LISTEN_PID=%q LISTEN_FDS=%q: ok with names %q", pid, fds, got)
+		case !ok && got != nil:
+			t.Errorf("not ok, but names %q", got)
+		}
+	})
+}
+
 // TestStandalone: without zsm or systemd variables Listen binds the address,
 // tells $NOTIFY_SOCKET, and Stop closes Stopping and makes Accept fail.
 func TestStandalone(t *testing.T) {
@@ -294,7 +345,7 @@ func TestStandalone(t *testing.T) {
 		envListenFDs:    "1",
 		envNotifySocket: path,
 	}
-	ln, err := listen(fakeSys(env, 4242), "tcp", "127.0.0.1:0", StopSignals())
+	ln, err := listen(fakeEnv(env, 4242), "tcp", "127.0.0.1:0", StopSignals())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +396,7 @@ func TestStandalone(t *testing.T) {
 // TestListenOptions: bad options fail.
 func TestListenOptions(t *testing.T) {
 	for _, n := range []int{0, -1, MaxSlots + 1} {
-		if ln, err := listen(fakeSys(map[string]string{}, 1), "tcp", "127.0.0.1:0", Slots(n)); err == nil {
+		if ln, err := listen(fakeEnv(map[string]string{}, 1), "tcp", "127.0.0.1:0", Slots(n)); err == nil {
 			ln.Close()
 			t.Errorf("Slots(%d) accepted", n)
 		}

@@ -26,7 +26,7 @@ func TestWatchdogInterval(t *testing.T) {
 		for k, v := range tt.env {
 			env[k] = v
 		}
-		if got := watchdogInterval(fakeSys(env, 42), tt.mode); got != tt.want {
+		if got := watchdogInterval(fakeEnv(env, 42), tt.mode); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 		for _, k := range []string{"WATCHDOG_USEC", "WATCHDOG_PID", "ZSM_WATCHDOG_USEC"} {

@@ -13,11 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
 )
-
-// listenFdsStart is SD_LISTEN_FDS_START.
-const listenFdsStart = 3
 
 // Socket is one listening socket of a site.
 type Socket struct {
@@ -76,14 +74,10 @@ func same(f *os.File, path string) bool {
 }
 
 // Env is how Open reads and clears the process environment; tests swap it.
-type Env struct {
-	Getenv   func(string) string
-	Unsetenv func(string) error
-	Getpid   func() int
-}
+type Env = activation.Env
 
 // OSEnv is the real process environment.
-var OSEnv = Env{Getenv: os.Getenv, Unsetenv: os.Unsetenv, Getpid: os.Getpid}
+var OSEnv = Env{LookupEnv: os.LookupEnv, Unsetenv: os.Unsetenv, Getpid: os.Getpid}
 
 // Open returns the site's sockets: systemd's when it passed any (an error
 // when they do not match the site's listen addresses exactly), else sockets
@@ -151,30 +145,23 @@ func Refuse(files []*os.File, refuse func(net.Conn)) {
 	}
 }
 
-// inherited returns the fds systemd passed, or nil when none were. It clears
-// the variables so that no child inherits them.
+// inherited returns the fds systemd passed this process, or nil when it
+// passed none (activation.ListenFDs: also when LISTEN_PID is another
+// process). It clears the variables so that no child inherits them.
 func inherited(env Env) ([]*os.File, error) {
-	fds, pid, names := env.Getenv("LISTEN_FDS"), env.Getenv("LISTEN_PID"), env.Getenv("LISTEN_FDNAMES")
-	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID"} {
-		env.Unsetenv(k)
+	names, ok, err := activation.ListenFDs(env)
+	if err != nil {
+		return nil, fmt.Errorf("sockets: %w", err)
 	}
-	if fds == "" {
+	if !ok {
 		return nil, nil
 	}
-	n, err := strconv.Atoi(fds)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("sockets: LISTEN_FDS=%q is not a count", fds)
-	}
-	if p, err := strconv.Atoi(pid); err != nil || p != env.Getpid() {
-		return nil, fmt.Errorf("sockets: LISTEN_PID=%q is not this process (%d): the fds are not ours", pid, env.Getpid())
-	}
-	nameList := strings.Split(names, ":")
-	files := make([]*os.File, 0, n)
-	for fd := listenFdsStart; fd < listenFdsStart+n; fd++ {
+	files := make([]*os.File, 0, len(names))
+	for i, name := range names {
+		fd := activation.ListenFDsStart + i
 		unix.CloseOnExec(fd)
-		name := "LISTEN_FD_" + strconv.Itoa(fd)
-		if i := fd - listenFdsStart; i < len(nameList) && nameList[i] != "" {
-			name = nameList[i]
+		if name == "" {
+			name = "LISTEN_FD_" + strconv.Itoa(fd)
 		}
 		files = append(files, os.NewFile(uintptr(fd), name))
 	}
