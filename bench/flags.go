@@ -65,16 +65,54 @@ type options struct {
 
 // parseFlags reads args. Relative output paths are relative to root.
 func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
+	var o options
+	fs, lists := o.flagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		o.shorten(set)
+	}
+	usage := func(err error) (options, error) {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return o, errUsage
+	}
+	if fs.NArg() > 0 {
+		return usage(fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	if err := o.parseLists(lists); err != nil {
+		return usage(err)
+	}
+	if err := o.check(); err != nil {
+		return usage(err)
+	}
+	o.resolveOutputs(root, set)
+	return o, nil
+}
+
+// listFlags are the flags that take a comma-separated list, as given.
+type listFlags struct {
+	scenarios, only, conns, delays, workers, proxyClients *string
+}
+
+// flagSet defines the command's flags: the plain ones straight into o, the
+// lists as strings for parseLists.
+func (o *options) flagSet(stderr io.Writer) (*flag.FlagSet, listFlags) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./bench [flags]   (make bench)\n\nMeasures zsm against its peers; see bench/doc.go.\n\n")
 		fs.PrintDefaults()
 	}
-	var o options
-	scenarios := fs.String("scenario", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
-	only := fs.String("only", "", "targets to run (default all): "+strings.Join(allTargets, ", "))
-	conns := fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
+	var lists listFlags
+	lists.scenarios = fs.String("scenario", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
+	lists.only = fs.String("only", "", "targets to run (default all): "+strings.Join(allTargets, ", "))
+	lists.conns = fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
 	fs.StringVar(&o.loader, "loader", "wrk", "load generator: wrk, or go (built in, for machines without wrk)")
 	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
 	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: a partial run)")
@@ -85,12 +123,12 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.clients, "connections", 8, "concurrent connections of the load (wrk -c)")
 	fs.IntVar(&o.threads, "threads", 1, "wrk threads (wrk -t)")
 	fs.IntVar(&o.coldN, "cold-n", 10, "cold starts per site and start delay")
-	delays := fs.String("delays", "0s,200ms", "start delays of the app for cold starts")
+	lists.delays = fs.String("delays", "0s,200ms", "start delays of the app for cold starts")
 	fs.IntVar(&o.warmN, "warm-n", 2000, "sequential requests per round for the warm-pool latency")
 	fs.IntVar(&o.reloads, "reloads", 10, "reloads during a reload run")
 	fs.DurationVar(&o.reloadD, "reload-duration", 5*time.Second, "length of a reload run and of its steady twin")
-	workers := fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
-	proxyClients := fs.String("proxy-connections", "1,64", `connection counts besides -connections at which proxy mode is compared with haproxy, keep-alive ("" for none: a partial run)`)
+	lists.workers = fs.String("workers", "1,16,64", "pool sizes for the broker's memory")
+	lists.proxyClients = fs.String("proxy-connections", "1,64", `connection counts besides -connections at which proxy mode is compared with haproxy, keep-alive ("" for none: a partial run)`)
 	fs.IntVar(&o.proxyRounds, "proxy-rounds", 10, "rounds of each comparison of proxy mode with haproxy")
 	fs.IntVar(&o.proxyBody, "proxy-body", 64<<10, "bytes per response (hello's GET /bytes/N) of a second set of those comparisons (0 for none: a partial run)")
 	fs.DurationVar(&o.cpuD, "cpu-duration", 5*time.Second, "length of the load that measures CPU per 100k connections")
@@ -100,84 +138,88 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mdPath, "md", defaultMarkdown, `markdown report, relative to the module root ("" for none); by default written by full runs only`)
 	fs.StringVar(&o.pprofDir, "pprof", "", "start each broker with ZSM_CPUPROFILE=DIR/LABEL.pprof")
 	fs.StringVar(&o.perfDir, "perf", "", "record `perf record -g -p BROKER` into DIR during every measured load of a zsm target")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, errUsage
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return fs, lists
+}
 
-	if o.quick {
-		quick := map[string]func(){
-			"rounds":          func() { o.rounds = 1 },
-			"proxy-rounds":    func() { o.proxyRounds = 1 },
-			"duration":        func() { o.duration = time.Second },
-			"warmup":          func() { o.warmup = 100 * time.Millisecond },
-			"cold-n":          func() { o.coldN = 3 },
-			"warm-n":          func() { o.warmN = 300 },
-			"reload-duration": func() { o.reloadD = 2 * time.Second },
-			"cpu-duration":    func() { o.cpuD = time.Second },
-			"idle-conns":      func() { o.idleN = 1000 },
-			"idle-hold":       func() { o.idleFor = 200 * time.Millisecond },
+// shorten applies -quick to the flags not given explicitly (set).
+func (o *options) shorten(set map[string]bool) {
+	quick := map[string]func(){
+		"rounds":          func() { o.rounds = 1 },
+		"proxy-rounds":    func() { o.proxyRounds = 1 },
+		"duration":        func() { o.duration = time.Second },
+		"warmup":          func() { o.warmup = 100 * time.Millisecond },
+		"cold-n":          func() { o.coldN = 3 },
+		"warm-n":          func() { o.warmN = 300 },
+		"reload-duration": func() { o.reloadD = 2 * time.Second },
+		"cpu-duration":    func() { o.cpuD = time.Second },
+		"idle-conns":      func() { o.idleN = 1000 },
+		"idle-hold":       func() { o.idleFor = 200 * time.Millisecond },
+	}
+	for name, f := range quick {
+		if !set[name] {
+			f()
 		}
-		for name, f := range quick {
-			if !set[name] {
-				f()
-			}
-		}
 	}
-	usage := func(format string, a ...any) (options, error) {
-		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
-		return o, errUsage
-	}
-	if fs.NArg() > 0 {
-		return usage("unexpected arguments: %q", fs.Args())
-	}
+}
+
+// parseLists parses the list flags into o. The error, a usage message,
+// names the flag.
+func (o *options) parseLists(lists listFlags) error {
 	var err error
-	if o.scenarios, err = list(*scenarios, allScenarios); err != nil {
-		return usage("-scenario: %v", err)
+	if o.scenarios, err = list(*lists.scenarios, allScenarios); err != nil {
+		return fmt.Errorf("-scenario: %v", err)
 	}
-	if *only != "" {
-		if o.only, err = list(*only, allTargets); err != nil {
-			return usage("-only: %v", err)
+	if *lists.only != "" {
+		if o.only, err = list(*lists.only, allTargets); err != nil {
+			return fmt.Errorf("-only: %v", err)
 		}
 	}
-	if o.conns, err = list(*conns, []string{keepAlive, newConn}); err != nil {
-		return usage("-conn: %v", err)
+	if o.conns, err = list(*lists.conns, []string{keepAlive, newConn}); err != nil {
+		return fmt.Errorf("-conn: %v", err)
 	}
 	if o.loader != "wrk" && o.loader != "go" {
-		return usage("-loader %q: want wrk or go", o.loader)
+		return fmt.Errorf("-loader %q: want wrk or go", o.loader)
 	}
-	for _, s := range splitList(*delays) {
+	for _, s := range splitList(*lists.delays) {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return usage("-delays: %q is not a duration", s)
+			return fmt.Errorf("-delays: %q is not a duration", s)
 		}
 		o.delays = append(o.delays, d)
 	}
-	if o.workers, err = counts(*workers); err != nil {
-		return usage("-workers: %v", err)
+	if o.workers, err = counts(*lists.workers); err != nil {
+		return fmt.Errorf("-workers: %v", err)
 	}
-	if o.proxyClients, err = counts(*proxyClients); err != nil {
-		return usage("-proxy-connections: %v", err)
+	if o.proxyClients, err = counts(*lists.proxyClients); err != nil {
+		return fmt.Errorf("-proxy-connections: %v", err)
 	}
+	return nil
+}
+
+// check checks the ranges of the numeric flags. The error is a usage
+// message.
+func (o *options) check() error {
 	for name, v := range map[string]int{"rounds": o.rounds, "proxy-rounds": o.proxyRounds, "connections": o.clients, "threads": o.threads,
 		"cold-n": o.coldN, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
 		if v < 1 {
-			return usage("-%s must be at least 1", name)
+			return fmt.Errorf("-%s must be at least 1", name)
 		}
 	}
 	if o.proxyBody < 0 || o.proxyBody > maxBody {
-		return usage("-proxy-body %d: must be from 0 to %d (hello's GET /bytes/N)", o.proxyBody, maxBody)
+		return fmt.Errorf("-proxy-body %d: must be from 0 to %d (hello's GET /bytes/N)", o.proxyBody, maxBody)
 	}
 	for name, v := range map[string]time.Duration{"duration": o.duration, "reload-duration": o.reloadD, "cpu-duration": o.cpuD} {
 		if v <= 0 {
-			return usage("-%s must be positive", name)
+			return fmt.Errorf("-%s must be positive", name)
 		}
 	}
-	// A partial run must not overwrite the results of a full one.
+	return nil
+}
+
+// resolveOutputs drops the default outputs of a partial run, which must not
+// overwrite the results of a full one, unless given explicitly (set), and
+// makes relative output paths relative to root.
+func (o *options) resolveOutputs(root string, set map[string]bool) {
 	if o.partial() {
 		if !set["json"] {
 			o.jsonPath = ""
@@ -191,7 +233,6 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 			*p = filepath.Join(root, *p)
 		}
 	}
-	return o, nil
 }
 
 // Where a full run writes its results, relative to the module root.

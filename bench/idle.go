@@ -142,44 +142,12 @@ func (l *lab) holdIdle(ctx context.Context, s *server, n int) (idleResult, error
 			}
 		}
 	}()
-	var mu sync.Mutex // guards r.firstErr and failures
-	failures := 0
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		failures++
-		if r.firstErr == nil {
-			r.firstErr = err
-		}
-	}
-	tooMany := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return failures >= idleMaxFailures
-	}
-	phaseEnd := time.Now().Add(idlePhase)
-	parallel(idleDialers, n, func(i int) {
-		if ctx.Err() != nil || tooMany() || time.Now().After(phaseEnd) {
-			return
-		}
-		d := net.Dialer{Deadline: opDeadline(phaseEnd)}
-		c, err := d.DialContext(ctx, "tcp", s.addr)
-		if err != nil {
-			fail(fmt.Errorf("connect: %w", err))
-			return
-		}
-		hc := &heldConn{c: c, br: bufio.NewReader(c)}
-		if err := hc.request(phaseEnd); err != nil {
-			c.Close()
-			fail(fmt.Errorf("first request: %w", err))
-			return
-		}
-		conns[i] = hc
-	})
+	var fails idleFailures
+	openIdle(ctx, s, conns, &fails)
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
-	r.gaveUp = tooMany()
+	r.gaveUp = fails.tooMany()
 	for _, hc := range conns {
 		if hc != nil {
 			r.held++
@@ -193,13 +161,79 @@ func (l *lab) holdIdle(ctx context.Context, s *server, n int) (idleResult, error
 		return r, ctx.Err()
 	case <-t.C:
 	}
+	if err := inspectIdle(s, &r); err != nil {
+		return r, err
+	}
+	r.answered = answerHeld(ctx, conns, &fails)
+	r.firstErr = fails.firstErr()
+	return r, ctx.Err()
+}
+
+// idleFailures counts the failed connects and requests of holdIdle.
+type idleFailures struct {
+	mu    sync.Mutex // guards the fields below
+	n     int
+	first error
+}
+
+func (f *idleFailures) add(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.first == nil {
+		f.first = err
+	}
+}
+
+// tooMany reports whether there were idleMaxFailures failures or more.
+func (f *idleFailures) tooMany() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n >= idleMaxFailures
+}
+
+func (f *idleFailures) firstErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first
+}
+
+// openIdle fills conns with connections to s, idleDialers at a time, each
+// answered once; a slot stays nil when that failed. It stops opening after
+// idleMaxFailures failures or idlePhase.
+func openIdle(ctx context.Context, s *server, conns []*heldConn, fails *idleFailures) {
+	phaseEnd := time.Now().Add(idlePhase)
+	parallel(idleDialers, len(conns), func(i int) {
+		if ctx.Err() != nil || fails.tooMany() || time.Now().After(phaseEnd) {
+			return
+		}
+		d := net.Dialer{Deadline: opDeadline(phaseEnd)}
+		c, err := d.DialContext(ctx, "tcp", s.addr)
+		if err != nil {
+			fails.add(fmt.Errorf("connect: %w", err))
+			return
+		}
+		hc := &heldConn{c: c, br: bufio.NewReader(c)}
+		if err := hc.request(phaseEnd); err != nil {
+			c.Close()
+			fails.add(fmt.Errorf("first request: %w", err))
+			return
+		}
+		conns[i] = hc
+	})
+}
+
+// inspectIdle records in r the broker's memory, open files and
+// RLIMIT_NOFILE while the connections are held, and how a request on a
+// fresh connection fares.
+func inspectIdle(s *server, r *idleResult) error {
 	pid := s.main.pid()
 	var err error
 	if r.mem, err = readMemory(pid); err != nil {
-		return r, err
+		return err
 	}
 	if r.files, err = openFiles(pid); err != nil {
-		return r, err
+		return err
 	}
 	r.limit, _ = fileLimit(pid)
 	if code, err := get(s.addr); err != nil {
@@ -207,24 +241,31 @@ func (l *lab) holdIdle(ctx context.Context, s *server, n int) (idleResult, error
 	} else if code != http.StatusOK {
 		r.fresh = fmt.Errorf("fresh request: status %d", code)
 	}
-	answered := make([]bool, n)
-	phaseEnd = time.Now().Add(idlePhase)
-	parallel(idleDialers, n, func(i int) {
+	return nil
+}
+
+// answerHeld makes a second request on every held connection, within
+// idlePhase, and returns how many were answered.
+func answerHeld(ctx context.Context, conns []*heldConn, fails *idleFailures) int {
+	answered := make([]bool, len(conns))
+	phaseEnd := time.Now().Add(idlePhase)
+	parallel(idleDialers, len(conns), func(i int) {
 		if conns[i] == nil || ctx.Err() != nil {
 			return
 		}
 		if err := conns[i].request(phaseEnd); err != nil {
-			fail(fmt.Errorf("request on a held connection: %w", err))
+			fails.add(fmt.Errorf("request on a held connection: %w", err))
 			return
 		}
 		answered[i] = true
 	})
+	n := 0
 	for _, ok := range answered {
 		if ok {
-			r.answered++
+			n++
 		}
 	}
-	return r, ctx.Err()
+	return n
 }
 
 // opDeadline is idleOp from now, but not after end.

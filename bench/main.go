@@ -73,6 +73,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}()
 
+	failed, err := runScenarios(ctx, l, opts, res, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	res.finish()
+	printSummary(stdout, res)
+	if err := writeResults(opts, res, stderr); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("scenarios failed: %s (see above)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// runScenarios runs the scenarios opts asks for, in order, adds each to res
+// and prints it. It returns the names of those that failed, and ctx's error
+// if it ended the run.
+func runScenarios(ctx context.Context, l *lab, opts options, res *Results, stdout, stderr io.Writer) (failed []string, err error) {
 	type scenarioFunc func(context.Context) *Scenario
 	funcs := map[string]scenarioFunc{
 		scenarioThroughput: l.runThroughput,
@@ -80,7 +99,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		scenarioReload:     l.runReload,
 		scenarioCost:       l.runCost,
 	}
-	var failed []string
 	for _, name := range allScenarios {
 		if !opts.has(name) {
 			continue
@@ -93,11 +111,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			failed = append(failed, name)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return failed, ctx.Err()
 		}
 	}
-	res.finish()
-	printSummary(stdout, res)
+	return failed, nil
+}
+
+// writeResults writes the JSON results and the markdown report where opts
+// says, or tells why a partial run wrote neither.
+func writeResults(opts options, res *Results, stderr io.Writer) error {
 	if opts.jsonPath != "" {
 		if err := writeJSON(opts.jsonPath, res); err != nil {
 			return err
@@ -112,9 +134,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	if opts.jsonPath == "" && opts.mdPath == "" && opts.partial() {
 		fmt.Fprintf(stderr, "a partial run: %s and %s left as they are (-json FILE, -md FILE to write)\n", defaultJSON, defaultMarkdown)
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("scenarios failed: %s (see above)", strings.Join(failed, ", "))
 	}
 	return nil
 }
