@@ -68,6 +68,25 @@ type Site struct {
 	Limits      Limits
 }
 
+// Default returns the site every site block starts from: each key a block
+// leaves out keeps the value given here (docs/config.md lists them). Name,
+// Listen, Command and Directory have no default; the decoder sets Directory
+// to the config file's directory. Each call returns a new Environment map.
+func Default() Site {
+	return Site{
+		Mode:        Handoff,
+		Protocol:    TCP,
+		Environment: map[string]string{},
+		Pool: Pool{
+			MinIdle:  1,
+			Max:      4,
+			Queue:    256,
+			IdleStop: 10 * time.Minute,
+		},
+		Timeouts: Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second},
+	}
+}
+
 // Pool sizes a site's worker pool.
 type Pool struct {
 	MinIdle      int           // ready spare workers kept once started

@@ -1,4 +1,10 @@
-// Package config holds a zsm site configuration as plain, validated data:
-// what the broker and the unit generator work from. It does not parse
-// anything; package hclconfig decodes the HCL file (docs/config.md) into it.
+// Package config holds a zsm site configuration as plain data, and the
+// rules it must follow: what the broker and the unit generator work from.
+//
+// Default is what a site starts from; Site.Validate checks every rule of
+// one site, File.Validate what spans sites, and both report Problems that
+// name the key at fault, so that a decoder can point at the text. The
+// package reads the syntax of single values (ParseSize, ParseAddress) but
+// no file; package hclconfig decodes the HCL file (docs/config.md) into it
+// and validates it with these rules.
 package config
