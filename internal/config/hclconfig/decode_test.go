@@ -2,6 +2,7 @@ package hclconfig
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -119,8 +120,8 @@ site "api" {
 		Command:     []string{"api"},
 		Directory:   "/etc/zsm/rel/dir",
 		Environment: map[string]string{},
-		Pool:        defaults.Pool,
-		Timeouts:    defaults.Timeouts,
+		Pool:        config.Default().Pool,
+		Timeouts:    config.Default().Timeouts,
 	}}}
 	if diff := cmp.Diff(want, f); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -341,6 +342,107 @@ site "b" {
 	}
 }
 
+// TestParseBounds checks every upper bound of config.Site.Validate through
+// the decoder: at the bound a file passes, just above it the problem
+// points at the value.
+func TestParseBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		block, key  string
+		at, above   string
+		summary     string
+		extra, mode string // more lines of the block; the site's mode
+	}{
+		{"pool.max", "pool", "max", "1024", "1025", "Invalid value", "", ""},
+		{"a billion workers", "pool", "max", "1024", "1000000000", "Invalid value", "", ""},
+		{"pool.min_idle", "pool", "min_idle", "1024", "1025", "Invalid value", "max = 1024", ""},
+		{"pool.queue", "pool", "queue", "65536", "65537", "Invalid value", "", ""},
+		{"pool.max_requests", "pool", "max_requests", "1000000000", "1000000001", "Invalid value", "", ""},
+		{"pool.max_memory", "pool", "max_memory", `"1024T"`, `"1025T"`, "Invalid size", "", ""},
+		{"pool.max_age", "pool", "max_age", `"8760h"`, `"8761h"`, "Invalid duration", "", ""},
+		{"pool.idle_stop", "pool", "idle_stop", `"8760h"`, `"8760h1s"`, "Invalid duration", "", ""},
+		{"timeouts.start", "timeouts", "start", `"1h"`, `"61m"`, "Invalid duration", "", ""},
+		{"timeouts.stop", "timeouts", "stop", `"24h"`, `"25h"`, "Invalid duration", "", ""},
+		{"timeouts.watchdog", "timeouts", "watchdog", `"1h"`, `"1h0m1s"`, "Invalid duration", "", ""},
+		{"backend.ports", "backend", "ports", `"1-1024"`, `"1-1025"`, "Invalid ports", `address = "127.0.0.1:{port}"`, "proxy"},
+		{"limits.memory", "limits", "memory", `"1024T"`, `"1025T"`, "Invalid size", "", ""},
+		{"limits.cpu", "limits", "cpu", `"819200%"`, `"819201%"`, "Invalid CPU limit", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := func(v string) string {
+				mode := tc.mode
+				if mode == "" {
+					mode = "handoff"
+				}
+				return fmt.Sprintf("site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  %s {\n    %s = %s\n    %s\n  }\n  command = [\"x\"]\n  mode    = %q\n}\n",
+					tc.block, tc.key, v, tc.extra, mode)
+			}
+			if _, err := parse(t, src(tc.at)); err != nil {
+				t.Errorf("at the bound: %v", err)
+			}
+			_, err := parse(t, src(tc.above))
+			if err == nil {
+				t.Fatal("above the bound: parsed without error")
+			}
+			want := []string{fmt.Sprintf("/etc/zsm/site.hcl:4:%d: %s", len("    "+tc.key+" = ")+1, tc.summary)}
+			if diff := cmp.Diff(want, locations(t, err)); diff != "" {
+				t.Errorf("above the bound (-want +got):\n%s\nfull error:\n%v", diff, err)
+			}
+		})
+	}
+}
+
+// TestParseNameLimit checks the one site name rule, config.CheckName,
+// through the decoder.
+func TestParseNameLimit(t *testing.T) {
+	src := func(name string) string {
+		return "site \"" + name + "\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n}\n"
+	}
+	if _, err := parse(t, src(strings.Repeat("n", config.MaxNameLength))); err != nil {
+		t.Errorf("a name of %d characters: %v", config.MaxNameLength, err)
+	}
+	_, err := parse(t, src(strings.Repeat("n", config.MaxNameLength+1)))
+	if diff := cmp.Diff([]string{"/etc/zsm/site.hcl:1:6: Invalid site name"}, locations(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if want := "is longer than 64 characters."; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestParseProblemWithoutKey checks where a problem goes when the key at
+// fault is not in the file: here the directory, taken from the path of the
+// config file.
+func TestParseProblemWithoutKey(t *testing.T) {
+	_, err := Parse("/etc/z\nsm/site.hcl", []byte("site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n}\n"), Options{Home: "/home/u"})
+	if diff := cmp.Diff([]string{"/etc/z\nsm/site.hcl:1:1: Invalid directory"}, locations(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s\nfull error:\n%v", diff, err)
+	}
+}
+
+// TestParseMessages keeps the wording of problems that config.Site.Validate
+// reports for the decoder, with the source line.
+func TestParseMessages(t *testing.T) {
+	_, err := parse(t, `site "a" {
+  listen  = ["127.0.0.1:1"]
+  command = ["x"]
+  pool {
+    min_idle = 5
+    max      = 2
+  }
+  environment = { "1BAD" = "x" }
+}`)
+	want := `/etc/zsm/site.hcl:5:16: Invalid pool: min_idle (5) cannot be larger than max (2).
+    5 |     min_idle = 5
+      |                ^
+/etc/zsm/site.hcl:8:19: Invalid environment: "1BAD" is not a valid environment variable name.
+    8 |   environment = { "1BAD" = "x" }
+      |                   ^^^^^^^^^^^^`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
 func TestErrorShowsSourceLine(t *testing.T) {
 	_, err := parse(t, "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n\tbogus = 1\n}\n")
 	want := `/etc/zsm/site.hcl:4:2: Unsupported argument: An argument named "bogus" is not expected here.
@@ -351,70 +453,34 @@ func TestErrorShowsSourceLine(t *testing.T) {
 	}
 }
 
-func TestAddress(t *testing.T) {
-	tests := []struct {
+func TestParsePorts(t *testing.T) {
+	for _, tc := range []struct {
 		in   string
-		want config.Address
+		want []int
 	}{
-		{"127.0.0.1:8080", config.Address{Net: config.NetTCP, Host: "127.0.0.1", Port: 8080}},
-		{"[::1]:80", config.Address{Net: config.NetTCP, Host: "::1", Port: 80}},
-		{"[::]:80", config.Address{Net: config.NetTCP, Host: "::", Port: 80}},
-		{":80", config.Address{Net: config.NetTCP, Port: 80}},
-		{"unix:a.sock", config.Address{Net: config.NetUnix, Path: "a.sock"}},
-		{"unix:/run/a b.sock", config.Address{Net: config.NetUnix, Path: "/run/a b.sock"}},
-	}
-	for _, tt := range tests {
-		got, err := parseAddress(tt.in)
+		{"9001", []int{9001}},
+		{"9001-9003, 9010", []int{9001, 9002, 9003, 9010}},
+		{"9001,9001", []int{9001, 9001}}, // Validate says twice
+		{"70000", []int{70000}},          // Validate says out of range
+	} {
+		got, err := parsePorts(tc.in)
 		if err != nil {
-			t.Errorf("parseAddress(%q): %v", tt.in, err)
+			t.Errorf("parsePorts(%q): %v", tc.in, err)
 			continue
 		}
-		if got != tt.want {
-			t.Errorf("parseAddress(%q) = %+v, want %+v", tt.in, got, tt.want)
-		}
-		// String gives back what parses to the same address.
-		if again, err := parseAddress(got.String()); err != nil || again != got {
-			t.Errorf("round trip of %q through %q: %+v, %v", tt.in, got.String(), again, err)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("parsePorts(%q) (-want +got):\n%s", tc.in, diff)
 		}
 	}
-}
-
-func TestConflict(t *testing.T) {
-	a := func(s string) config.Address {
-		x, err := parseAddress(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x
-	}
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"127.0.0.1:80", "127.0.0.1:80", true},
-		{"127.0.0.1:80", "127.0.0.2:80", false},
-		{"127.0.0.1:80", ":80", true},
-		{"[::]:80", "[::1]:80", true},
-		{"127.0.0.1:80", "127.0.0.1:81", false},
-		{"unix:a", "unix:a", true},
-		{"unix:a", "unix:b", false},
-	}
-	for _, tt := range tests {
-		if got := conflict(a(tt.a), a(tt.b)); got != tt.want {
-			t.Errorf("conflict(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+	// A range wider than any backend stops one past the bound, for
+	// Validate to refuse, instead of filling memory.
+	for _, in := range []string{"1-65535", "1-9223372036854775807", "9223372036854775807-9223372036854775807,1-2000"} {
+		got, err := parsePorts(in)
+		if err != nil || len(got) > config.MaxBackends+1 {
+			t.Errorf("parsePorts(%q) = %d ports, %v; want at most %d", in, len(got), err, config.MaxBackends+1)
 		}
 	}
-}
-
-func TestParsePorts(t *testing.T) {
-	got, err := parsePorts("9001-9003, 9010")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]int{9001, 9002, 9003, 9010}, got); diff != "" {
-		t.Error(diff)
-	}
-	for _, bad := range []string{"", "x", "0", "70000", "9005-9001", "9001,9001", "1-65535"} {
+	for _, bad := range []string{"", "x", "9005-9001", "9001,", "-3", "1-2-3", "9001-x"} {
 		if _, err := parsePorts(bad); err == nil {
 			t.Errorf("parsePorts(%q): no error", bad)
 		}
@@ -465,11 +531,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		for _, s := range file.Sites {
-			if !siteName.MatchString(s.Name) || len(s.Listen) == 0 || len(s.Command) == 0 ||
-				s.Pool.MinIdle > s.Pool.Max || s.Pool.Max < 1 || (s.Mode == config.Proxy) != (s.Backend != nil) {
-				t.Fatalf("accepted an invalid site: %+v", s)
-			}
+		if err := file.Validate(); err != nil {
+			t.Fatalf("accepted an invalid file: %v\n%+v", err, file.Sites)
 		}
 	})
 }

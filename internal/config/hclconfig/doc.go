@@ -4,4 +4,15 @@
 // Every key is documented in docs/config.md. Decoding reports every problem
 // of a file in one pass, each with the file:line:col of the offending text;
 // Error renders them with the source line, the way compilers do.
+//
+// The work is split in two. This package checks what is syntax and type:
+// unknown keys and blocks, a block given twice, values that are not
+// literals or not of the key's type, durations, sizes, addresses and port
+// lists it cannot read. The rules of a site (what values are allowed, and
+// how they relate) are config.Site.Validate's: each site starts from
+// config.Default, is decoded, then validated, and each config.Problem is
+// reported where the key it names is written, or where the nearest block
+// around it is when the key was left out. What spans sites (a site name or
+// an address used twice) is reported here with where each was first
+// written; config.File.Validate holds the same rules for other callers.
 package hclconfig
