@@ -50,11 +50,6 @@ const (
 	// systemd gives the broker to drain its workers and exit, before it
 	// sends SIGKILL to everything left.
 	stopMargin = 15 * time.Second
-	// maxSiteName keeps "zsm@NAME.service" within systemd's 255 characters.
-	maxSiteName = 255 - len("zsm@.service")
-	// maxSocketPath is the longest file system socket path: sun_path holds
-	// 108 bytes with the terminating NUL.
-	maxSocketPath = 107
 )
 
 // Generate renders the units for every site of f: the template pair
@@ -63,9 +58,9 @@ const (
 // depends only on its arguments.
 //
 // f is expected to be validated by the config parser; Generate still
-// refuses what would give broken units (an invalid or duplicate site name,
-// a site without listen addresses, a value no escaping can carry) with an
-// error naming the site and the value.
+// refuses what would give broken units (a site name config.CheckName
+// refuses, a duplicate one, a site without listen addresses, a value no
+// escaping can carry) with an error naming the site and the value.
 func Generate(f *config.File, opt Options) ([]File, error) {
 	if f == nil {
 		return nil, errors.New("units: generate: no config")
@@ -103,26 +98,6 @@ func Generate(f *config.File, opt Options) ([]File, error) {
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
-}
-
-// checkSiteName accepts the names the config parser accepts,
-// [A-Za-z0-9][A-Za-z0-9_.-]*: they need no escaping as a unit instance, so
-// %i is the name as written (see FACTS.md, "Instance names").
-func checkSiteName(name string) error {
-	if name == "" {
-		return errors.New("empty site name")
-	}
-	if len(name) > maxSiteName {
-		return fmt.Errorf("site name longer than %d characters", maxSiteName)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
-			return errors.New("site names are letters, digits, '_', '.' and '-', starting with a letter or digit")
-		}
-	}
-	return nil
 }
 
 // unitWriter builds one unit file.
@@ -263,8 +238,8 @@ func listenStream(a config.Address) (string, error) {
 		case p == "":
 			return "", errors.New("empty socket path")
 		case strings.HasPrefix(p, "/"):
-			if len(p) > maxSocketPath {
-				return "", fmt.Errorf("socket path longer than %d bytes", maxSocketPath)
+			if len(p) > config.MaxSocketPath {
+				return "", fmt.Errorf("socket path longer than %d bytes", config.MaxSocketPath)
 			}
 			return rawValue(p)
 		default:
@@ -323,8 +298,10 @@ func (seen siteNames) add(s *config.Site) error {
 	if s == nil {
 		return errors.New("nil site")
 	}
-	if err := checkSiteName(s.Name); err != nil {
-		return fmt.Errorf("site %q: %w", s.Name, err)
+	// A valid name is a unit instance as written (config.CheckName): %i
+	// in the templates is the name, and no escaping is needed.
+	if err := config.CheckName(s.Name); err != nil {
+		return err // names the site
 	}
 	if seen[s.Name] {
 		return fmt.Errorf("site %q: defined twice", s.Name)

@@ -277,6 +277,24 @@ func TestGenerateNewlineInPath(t *testing.T) {
 	}
 }
 
+// TestGenerateLongestName generates units, and an rc script, for a site
+// name of config.MaxNameLength characters, the longest the config allows.
+func TestGenerateLongestName(t *testing.T) {
+	name := strings.Repeat("n", config.MaxNameLength)
+	f := &config.File{Path: "/etc/zsm/a.hcl", Sites: []*config.Site{site(name, tcp("", 80))}}
+	files, err := Generate(f, Options{ZSM: "/usr/bin/zsm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "zsm@" + name + ".service.d/" + DropIn
+	if !slices.ContainsFunc(files, func(f File) bool { return f.Path == want }) {
+		t.Errorf("no %s among the generated files", want)
+	}
+	if _, err := RC(f.Sites[0], SysvOptions{ZSM: "/usr/bin/zsm", Config: f.Path, User: "ann", UID: 1000}); err != nil {
+		t.Errorf("RC: %v", err)
+	}
+}
+
 func TestGenerateErrors(t *testing.T) {
 	ok := func() *config.File {
 		return &config.File{Path: "/etc/zsm/a.hcl", Sites: []*config.Site{site("a", tcp("", 80))}}
@@ -302,10 +320,10 @@ func TestGenerateErrors(t *testing.T) {
 		{"config path with NUL", with(func(f *config.File) { f.Path = "/a\x00.hcl" }), "/usr/bin/zsm", "NUL"},
 		{"config path with control character", with(func(f *config.File) { f.Path = "/a\x01.hcl" }), "/usr/bin/zsm", "control character"},
 		{"config path not UTF-8", with(func(f *config.File) { f.Path = "/a\xff.hcl" }), "/usr/bin/zsm", "UTF-8"},
-		{"empty site name", with(func(f *config.File) { f.Sites[0].Name = "" }), "/usr/bin/zsm", "empty site name"},
-		{"site name with slash", with(func(f *config.File) { f.Sites[0].Name = "a/b" }), "/usr/bin/zsm", "site names are"},
-		{"site name starting with dash", with(func(f *config.File) { f.Sites[0].Name = "-a" }), "/usr/bin/zsm", "site names are"},
-		{"site name too long", with(func(f *config.File) { f.Sites[0].Name = strings.Repeat("a", 244) }), "/usr/bin/zsm", "longer than 243"},
+		{"empty site name", with(func(f *config.File) { f.Sites[0].Name = "" }), "/usr/bin/zsm", "site name is empty"},
+		{"site name with slash", with(func(f *config.File) { f.Sites[0].Name = "a/b" }), "/usr/bin/zsm", `Site name "a/b" cannot become a unit name`},
+		{"site name starting with dash", with(func(f *config.File) { f.Sites[0].Name = "-a" }), "/usr/bin/zsm", "cannot become a unit name"},
+		{"site name too long", with(func(f *config.File) { f.Sites[0].Name = strings.Repeat("a", config.MaxNameLength+1) }), "/usr/bin/zsm", "longer than 64"},
 		{"duplicate site", with(func(f *config.File) { f.Sites = append(f.Sites, site("a", tcp("", 81))) }), "/usr/bin/zsm", "defined twice"},
 		{"nil site", with(func(f *config.File) { f.Sites = append(f.Sites, nil) }), "/usr/bin/zsm", "nil site"},
 		{"no listen", with(func(f *config.File) { f.Sites[0].Listen = nil }), "/usr/bin/zsm", "no listen address"},

@@ -373,8 +373,8 @@ func RC(site *config.Site, opt SysvOptions) ([]byte, error) {
 	if site == nil {
 		return nil, errors.New("units: rc: nil site")
 	}
-	if err := checkSiteName(site.Name); err != nil {
-		return nil, fmt.Errorf("units: rc: site %q: %w", site.Name, err)
+	if err := config.CheckName(site.Name); err != nil {
+		return nil, fmt.Errorf("units: rc: %w", err) // names the site
 	}
 	if strings.HasSuffix(site.Name, ".sh") {
 		// Debian's /etc/init.d/rc sources scripts named *.sh instead of

@@ -473,7 +473,7 @@ func TestSysvErrors(t *testing.T) {
 		{"user like an option", "inittab rc", f(), with(func(o *SysvOptions) { o.User = "-c" }), "starts with '-'"},
 		{"user with tab", "inittab rc", f(), with(func(o *SysvOptions) { o.User = "a\tb" }), "control character"},
 		{"unknown site", "inittab crontab", f(), with(func(o *SysvOptions) { o.Site = "wiki" }), `/etc/zsm.hcl has no site "wiki"`},
-		{"bad site name", "inittab rc crontab", fWith(func(s *config.Site) { s.Name = "a b" }), ok, "site names are"},
+		{"bad site name", "inittab rc crontab", fWith(func(s *config.Site) { s.Name = "a b" }), ok, `Site name "a b" cannot become a unit name`},
 		{"duplicate site", "inittab crontab", &config.File{Path: "/etc/zsm.hcl", Sites: []*config.Site{site("a"), site("a")}}, ok, "defined twice"},
 		{"rc named *.sh", "rc", fWith(func(s *config.Site) { s.Name = "x.sh" }), ok, "sourced"},
 		{"rc without config", "rc", f(), with(func(o *SysvOptions) { o.Config = "" }), "no config path"},
