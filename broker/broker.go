@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/proc"
 )
 
@@ -44,7 +43,9 @@ type Process interface {
 
 // FDStore keeps fds for the broker's next start (systemd's fd store).
 type FDStore interface {
-	StoreFD(name string, f *os.File) error
+	// StoreFD stores a duplicate of fd under name; the caller still owns
+	// fd.
+	StoreFD(name string, fd int) error
 }
 
 // StoredConn is the name connections are stored under (sockets.StoredConn).
@@ -56,7 +57,13 @@ type Config struct {
 	Sockets []Socket // in the order of Site.Listen
 	Spawner Spawner
 	Notify  Notifier // may be nil
-	Log     *slog.Logger
+	// Events receives what happens (event.Sink); nil discards. It is
+	// called on the broker's loop and must not block.
+	Events event.Sink
+	// Env is the environment workers start from (the broker's own, as
+	// os.Environ gives it); the broker takes out what belongs to its own
+	// activation and adds the site's variables.
+	Env []string
 	// Stdout and Stderr receive the workers' output; nil discards it.
 	Stdout, Stderr io.Writer
 	// ShrinkAfter is how long a spare beyond min_idle stays idle before it
@@ -95,6 +102,83 @@ func (s ProcessSpawner) Spawn(spec proc.Spec) (Process, error) {
 	return p, nil
 }
 
+// Broker runs one site. Its methods other than Run may be called from any
+// goroutine, before, during and after Run.
+type Broker struct {
+	cfg    Config
+	events event.Sink
+
+	requests chan request  // status and control calls to the running pool
+	stopped  chan struct{} // closed when Run returns
+
+	mu    sync.Mutex // guards stats
+	stats Stats
+}
+
+// New returns a broker for cfg.
+func New(cfg Config) *Broker {
+	if cfg.ShrinkAfter == 0 {
+		cfg.ShrinkAfter = 10 * time.Second
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	ev := cfg.Events
+	if ev == nil {
+		ev = event.Discard
+	}
+	return &Broker{
+		cfg:      cfg,
+		events:   ev,
+		requests: make(chan request),
+		stopped:  make(chan struct{}),
+		stats:    Stats{State: "cold"},
+	}
+}
+
+// Stats returns a snapshot of the site's counters.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+func (b *Broker) setStats(s Stats) {
+	b.mu.Lock()
+	b.stats = s
+	b.mu.Unlock()
+}
+
+// ErrStopTimeout is returned by Run when workers had to be killed after the
+// stop timeout.
+var ErrStopTimeout = errors.New("broker: workers killed after the stop timeout")
+
+// ErrStopped is returned by the control methods when the broker is not
+// running.
+var ErrStopped = errors.New("broker: not running")
+
+// Run serves the site until ctx is done, then stops: it stops taking
+// connections (those not yet accepted stay in the kernel queue for the next
+// broker), lets workers finish what they hold, kills what is left after the
+// stop timeout, and returns once every goroutine it started has returned.
+// Run may be called once. It does not close the sockets.
+//
+// The loop runs on the calling goroutine. It is fastest on a thread of its
+// own (runtime.LockOSThread) with GOMAXPROCS at least 2, which the caller
+// decides; workers get their parent-death signal when the thread that
+// started them exits.
+func (b *Broker) Run(ctx context.Context) error {
+	defer close(b.stopped)
+	if len(b.cfg.Sockets) == 0 {
+		return errors.New("broker: no sockets")
+	}
+	p, err := newPool(b)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
 // Stats are the site's counters and gauges.
 type Stats struct {
 	State      string // "cold", "starting", "running", "failing", "stopping"
@@ -127,96 +211,4 @@ func (s Stats) StatusLine() string {
 		line += "; " + s.LastErr
 	}
 	return line
-}
-
-// Broker runs one site.
-type Broker struct {
-	cfg Config
-	log *slog.Logger
-
-	calls   chan func(*pool) // status and control calls to the running pool
-	stopped chan struct{}    // closed when Run returns
-
-	mu    sync.Mutex // guards stats
-	stats Stats
-}
-
-// New returns a broker for cfg.
-func New(cfg Config) *Broker {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ShrinkAfter == 0 {
-		cfg.ShrinkAfter = 10 * time.Second
-	}
-	if cfg.Tick == 0 {
-		cfg.Tick = 100 * time.Millisecond
-	}
-	return &Broker{
-		cfg:     cfg,
-		log:     cfg.Log.With("site", cfg.Site.Name),
-		calls:   make(chan func(*pool)),
-		stopped: make(chan struct{}),
-		stats:   Stats{State: "cold"},
-	}
-}
-
-// Stats returns a snapshot of the site's counters.
-func (b *Broker) Stats() Stats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stats
-}
-
-func (b *Broker) setStats(s Stats) {
-	b.mu.Lock()
-	b.stats = s
-	b.mu.Unlock()
-}
-
-// ErrStopTimeout is returned by Run when workers had to be killed after the
-// stop timeout.
-var ErrStopTimeout = errors.New("broker: workers killed after the stop timeout")
-
-// Run serves the site until ctx is done, then stops: it stops taking
-// connections (those not yet accepted stay in the kernel queue for the next
-// broker), lets workers finish what they hold, kills what is left after the
-// stop timeout, and returns once every goroutine it started has returned.
-func (b *Broker) Run(ctx context.Context) error {
-	defer close(b.stopped)
-	if len(b.cfg.Sockets) == 0 {
-		return errors.New("broker: no sockets")
-	}
-	switch b.cfg.Site.Mode {
-	case config.Handoff, config.Proxy, config.Listen:
-	default:
-		return fmt.Errorf("broker: unknown mode %q", b.cfg.Site.Mode)
-	}
-	p, err := newPool(b)
-	if err != nil {
-		return err
-	}
-	return p.run(ctx)
-}
-
-// workerEnv is the environment every worker starts from: the broker's, less
-// what belongs to the broker's own activation, plus the site's variables.
-func workerEnv(site *config.Site, extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET",
-			"WATCHDOG_USEC", "WATCHDOG_PID", "ZSM_CHANNEL_FD", "ZSM_PROTOCOL", "ZSM_CONFIG":
-			continue
-		}
-		if _, ok := site.Environment[k]; ok {
-			continue
-		}
-		env = append(env, kv)
-	}
-	for k, v := range site.Environment {
-		env = append(env, k+"="+v)
-	}
-	return append(env, extra...)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -64,15 +65,13 @@ func start(t testing.TB, s *config.Site, tune func(*Config)) *running {
 		Site:    s,
 		Sockets: socks,
 		Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
-		Log:     slog.New(slog.NewTextHandler(lb, nil)),
+		Events:  event.Slog(slog.NewTextHandler(lb, nil)),
+		Env:     os.Environ(),
 		Stderr:  lb,
 		Tick:    20 * time.Millisecond,
 	}
 	if tune != nil {
 		tune(&cfg)
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	b := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -311,17 +310,20 @@ func TestStatsLine(t *testing.T) {
 	}
 }
 
-// TestLoopOnOneP: the relay's wait holds its P (relay.wait), so a broker
-// given a single one takes a second for its other goroutines, which then
-// answer while the loop waits.
+// TestLoopOnOneP: a broker given a single P (GOMAXPROCS is the caller's
+// to decide) waits through the runtime rather than holding it, so that its
+// other goroutines — status calls, process waiters — run while it waits.
 func TestLoopOnOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	r := start(t, testSite(t, config.Proxy, "backend"), nil)
 	if code, body, err := get(r.addr, "/"); err != nil || code != 200 {
 		t.Fatalf("request: %d %q %v", code, body, err)
 	}
-	if n := runtime.GOMAXPROCS(0); n < 2 {
-		t.Errorf("GOMAXPROCS %d while the broker runs; want 2", n)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, err := r.b.Workers(ctx)
+	if err != nil || len(ws) == 0 {
+		t.Errorf("Workers on one P: %v, %v", ws, err)
 	}
 	if st := r.b.Stats(); st.Ready == 0 {
 		t.Errorf("stats %+v; want a ready backend", st)

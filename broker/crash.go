@@ -2,7 +2,10 @@ package broker
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/zsm-dev/zsm/internal/event"
 )
 
 // A worker that fails (cannot start, dies before it is ready, is not ready
@@ -26,22 +29,13 @@ func (p *pool) backoff(now time.Time) {
 	d := min(100*time.Millisecond<<min(p.failures-1, 10), maxBackoff)
 	p.nextSpawn = now.Add(d)
 	if p.failures == breakerAfter {
-		p.log.Error("breaker open: the app keeps failing", "event", EventBreakerOpen, "failures", p.failures, "err", p.stats.LastErr)
+		p.emit(event.Event{Kind: event.BreakerOpen, Level: slog.LevelError, Message: "breaker open: the app keeps failing",
+			Err: p.stats.LastErr, Attrs: attrs("failures", p.failures)})
 		p.failQueue(p.breakerReason(now))
 	}
 }
 
 func (p *pool) breakerOpen() bool { return p.failures >= breakerAfter }
-
-// halfOpen says a retry is under way while the breaker is open.
-func (p *pool) halfOpen() bool {
-	for _, w := range p.workers {
-		if w.state == wStarting || w.state == wReady {
-			return true
-		}
-	}
-	return false
-}
 
 func (p *pool) breakerReason(now time.Time) string {
 	wait := max(p.nextSpawn.Sub(now), 0).Round(100 * time.Millisecond)
@@ -54,7 +48,7 @@ func (p *pool) proven(w *worker) {
 		return
 	}
 	if p.breakerOpen() {
-		p.log.Info("breaker closed: the app works again", "event", EventBreakerClosed, "pid", w.pid, "worker", w.seq)
+		p.emit(w.about(event.BreakerClosed, slog.LevelInfo, "breaker closed: the app works again"))
 	}
 	p.failures = 0
 	p.nextSpawn = time.Time{}
@@ -82,4 +76,9 @@ func (p *pool) breakerState() string {
 		return "half-open"
 	}
 	return "open"
+}
+
+// canSpawn applies the backoff after workers failed to start.
+func (p *pool) canSpawn(now time.Time) bool {
+	return !now.Before(p.nextSpawn)
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,7 +87,7 @@ func TestCrashReplaced(t *testing.T) {
 // next spawn 100ms, 200ms, 400ms ... up to maxBackoff, the breaker opens at
 // breakerAfter, and a worker that proves itself resets it all.
 func TestBackoffSchedule(t *testing.T) {
-	p := &pool{log: slog.New(slog.DiscardHandler), site: &config.Site{Name: "t"}}
+	p := testPool(&config.Site{Name: "t", Mode: config.Handoff})
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000}
 	for i, ms := range want {
@@ -124,12 +123,9 @@ func TestQueueOutlivesStartingWorker(t *testing.T) {
 	client := os.NewFile(uintptr(fds[0]), "client")
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	limit := time.Second
-	p := &pool{
-		log:     slog.New(slog.DiscardHandler),
-		site:    &config.Site{Name: "t", Command: []string{"./app"}, Protocol: config.HTTP, Timeouts: config.Timeouts{Start: limit}},
-		workers: []*worker{{state: wStarting, started: t0.Add(3 * time.Millisecond)}},
-		queue:   []*pending{{fd: fds[1], at: t0}},
-	}
+	p := testPool(&config.Site{Name: "t", Mode: config.Handoff, Command: []string{"./app"}, Protocol: config.HTTP, Timeouts: config.Timeouts{Start: limit}})
+	p.workers = []*worker{{state: wStarting, started: t0.Add(3 * time.Millisecond)}}
+	p.queue = []*pending{{sock: own(fds[1]), at: t0}}
 	p.expire(t0.Add(limit + time.Millisecond))
 	got, _ := io.ReadAll(client)
 	client.Close()
@@ -140,4 +136,13 @@ func TestQueueOutlivesStartingWorker(t *testing.T) {
 	if p.workers[0].state != wStarting {
 		t.Error("the worker was killed before its own start timeout")
 	}
+}
+
+// testPool is a pool for site that runs nothing: for tests of its parts.
+func testPool(site *config.Site) *pool {
+	m, err := newMode(site)
+	if err != nil {
+		panic(err)
+	}
+	return &pool{b: New(Config{Site: site}), site: site, m: m, traits: m.traits()}
 }

@@ -1,38 +1,29 @@
 package broker
 
-// Events name the kinds of things the broker logs: every record it writes
-// carries one as its "event" attribute (slog.String("event", ...)), which
-// the journal adapter turns into ZSM_EVENT= and a MESSAGE_ID= of its own,
-// so that `journalctl ZSM_EVENT=worker-crashed` finds them all.
-const (
-	EventReady           = "broker-ready"
-	EventFirstConnection = "first-connection"
-	EventWorkerStarted   = "worker-started"
-	EventWorkerReady     = "worker-ready"
-	EventWorkerExited    = "worker-exited"  // an exit the broker asked for
-	EventWorkerCrashed   = "worker-crashed" // an exit it did not
-	EventStartFailed     = "start-failed"   // cannot start, died before ready, not ready in time
-	EventWorkerStopping  = "worker-stopping"
-	EventWorkerKilled    = "worker-killed" // SIGKILL after the stop timeout
-	EventProtocolError   = "protocol-error"
-	EventRefused         = "connection-refused"
-	EventBreakerOpen     = "breaker-open"
-	EventBreakerClosed   = "breaker-closed"
-	EventReloading       = "reloading"
-	EventReloaded        = "reloaded"
-	EventReloadFailed    = "reload-failed"
-	EventRecycling       = "recycling"
-	EventIdle            = "idle"
-	EventStopping        = "stopping"
-	EventStored          = "connections-stored"
-	EventAcceptFailed    = "accept-failed"
-	EventNotice          = "notice" // anything else worth a line
+import (
+	"log/slog"
+	"time"
+
+	"github.com/zsm-dev/zsm/internal/event"
 )
 
-// Events lists every event, for adapters that map them.
-var Events = []string{
-	EventReady, EventFirstConnection, EventWorkerStarted, EventWorkerReady, EventWorkerExited,
-	EventWorkerCrashed, EventStartFailed, EventWorkerStopping, EventWorkerKilled, EventProtocolError,
-	EventRefused, EventBreakerOpen, EventBreakerClosed, EventReloading, EventReloaded, EventReloadFailed,
-	EventRecycling, EventIdle, EventStopping, EventStored, EventAcceptFailed, EventNotice,
+// emit sends e, stamped with the time and the site, to the broker's sinks.
+func (p *pool) emit(e event.Event) {
+	e.Time = time.Now()
+	e.Site = p.site.Name
+	p.b.events.Event(e)
+}
+
+// about returns an event of kind about w.
+func (w *worker) about(kind event.Kind, level slog.Level, msg string) event.Event {
+	return event.Event{Kind: kind, Level: level, Message: msg, Pid: w.pid, Worker: w.seq, Generation: w.gen}
+}
+
+// attrs turns key, value pairs into an event's attributes.
+func attrs(kv ...any) []slog.Attr {
+	out := make([]slog.Attr, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
+	}
+	return out
 }

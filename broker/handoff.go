@@ -3,23 +3,108 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
+	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/proc"
 )
 
-// channel makes a worker's channel: the broker's end, and the worker's end
-// to pass as its fd 3 (the caller closes it once the worker has started).
-// Both are blocking sockets outside the runtime's poller: the broker sends
-// and reads with MSG_DONTWAIT, and waits for reports in its relay.
-func channel() (*os.File, *os.File, error) {
+// handoff is the mode where the broker accepts and passes each connection
+// to a worker over its channel (activation/PROTOCOL.md): the worker then
+// talks to the client directly.
+type handoff struct {
+	noBackends
+	reportBuf []byte // a report read from a channel
+	oobBuf    []byte // and its control message
+}
+
+func newHandoff() *handoff {
+	return &handoff{
+		reportBuf: make([]byte, activation.MaxMessageSize+1),
+		oobBuf:    make([]byte, unix.CmsgSpace(4*4)),
+	}
+}
+
+// channel is a handoff worker's channel, the broker's end.
+type channel struct {
+	f       *os.File            // blocking, outside the runtime's poller
+	end     *end                // its place in the relay
+	ended   bool                // it has ended: the relay no longer watches it
+	quiet   bool                // the relay does not wake for its reports: they are read when needed
+	reading bool                // its reports are being read (see readReports)
+	ids     map[uint64]struct{} // the connections the worker holds
+}
+
+func (h *handoff) traits() traits {
+	return traits{accepts: true, shrinks: true, seesIdle: true}
+}
+
+func (h *handoff) open(p *pool) error {
+	// Blocking sockets, which the broker never reads: a worker gets its
+	// connection as accept(2) would give it.
+	return p.relay.listenAll(p.b.cfg.Sockets, unix.SOCK_CLOEXEC)
+}
+
+func (h *handoff) closeListeners(p *pool) { p.relay.closeListeners() }
+func (h *handoff) close()                 {}
+
+func (h *handoff) capacity(s *config.Site) int { return s.Pool.Max }
+
+// wantWorker keeps min_idle spares, and grows while connections wait
+// beyond what free and coming slots take.
+func (h *handoff) wantWorker(p *pool) bool {
+	starting := p.starting()
+	if p.spares()+starting < p.site.Pool.MinIdle {
+		return true
+	}
+	return len(p.queue) > h.freeSlots(p)+starting*p.slots
+}
+
+func (h *handoff) freeSlots(p *pool) int {
+	n := 0
+	for _, w := range p.workers {
+		if w.state == wReady && !w.full && w.held < w.slots {
+			n += w.slots - w.held
+		}
+	}
+	return n
+}
+
+func (h *handoff) takes(w *worker) bool { return w.held < w.slots }
+
+func (h *handoff) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
+	ch, child, err := socketpair()
+	if err != nil {
+		return proc.Spec{}, nil, err
+	}
+	w.ch = &channel{f: ch}
+	spec := proc.Spec{
+		Argv:  p.site.Command,
+		Dir:   p.site.Directory,
+		Files: []*os.File{child},
+		Env:   p.env(activation.EnvWatchdogUSec, activation.EnvChannelFD+"=3", fmt.Sprintf("%s=%d", activation.EnvProtocol, activation.Version)),
+	}
+	done := func(started bool) {
+		child.Close() // the worker has its own copy
+		if !started {
+			ch.Close()
+		}
+	}
+	return spec, done, nil
+}
+
+// socketpair makes a worker's channel: the broker's end, and the worker's
+// end to pass as its fd 3. Both are blocking sockets outside the runtime's
+// poller: the broker sends and reads with MSG_DONTWAIT, and waits for
+// reports in its relay.
+func socketpair() (*os.File, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
@@ -27,290 +112,84 @@ func channel() (*os.File, *os.File, error) {
 	return os.NewFile(uintptr(fds[0]), "channel"), os.NewFile(uintptr(fds[1]), "worker channel"), nil
 }
 
-// sendConn sends one connection to a worker in a single non-blocking
-// attempt: EAGAIN means the worker's channel is full. The caller still owns
-// fd afterwards and closes it once the send succeeded.
-func sendConn(ch *os.File, h activation.Handoff, fd int) error {
-	b, err := h.Message().Format()
+func (h *handoff) started(p *pool, w *worker) {
+	e, err := p.relay.watch(w)
 	if err != nil {
+		w.ch.ended = true
+		p.emit(event.Event{Kind: event.Notice, Level: slog.LevelError, Message: "cannot watch the worker's channel; stopping it", Pid: w.pid, Err: err.Error()})
+		p.stopWorker(w, err.Error())
+		return
+	}
+	w.ch.end = e
+}
+
+// hand sends c over w's channel in one non-blocking attempt: a full
+// channel marks w full until it reports a DONE; a broken one stops it.
+func (h *handoff) hand(p *pool, w *worker, c *pending) error {
+	m := activation.Handoff{ID: p.connSeq, Listener: c.listener, Peer: sockaddrString(c.peer)}.Message()
+	b, err := m.Format()
+	if err == nil {
+		err = unix.Sendmsg(int(w.ch.f.Fd()), b, unix.UnixRights(c.fd()), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	}
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		w.full = true
+		return err
+	case err != nil:
+		p.stopWorker(w, "its channel failed: "+err.Error())
 		return err
 	}
-	return unix.Sendmsg(int(ch.Fd()), b, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	c.sock.close() // the worker has its own copy
+	if w.ch.ids == nil {
+		w.ch.ids = map[uint64]struct{}{}
+	}
+	w.ch.ids[p.connSeq] = struct{}{}
+	return nil
 }
 
-// readChannel applies the reports waiting on w's channel, in order, up to
-// a batch (the relay says when more are left); drain reads them all. A
-// malformed report stops the worker; nothing a worker sends can crash the
-// broker. When the channel ends, the relay stops watching it.
-func (p *pool) readChannel(w *worker) { p.readReports(w, maxBatch) }
+// stop ends w's channel: the end of its work (PROTOCOL.md, section 4). It
+// reads the channel to the end, finishes what it holds and exits.
+func (h *handoff) stop(p *pool, w *worker, own bool) {
+	if w.ch != nil {
+		shutWrite(int(w.ch.f.Fd()))
+	}
+}
 
-func (p *pool) drainChannel(w *worker) { p.readReports(w, -1) }
+func (h *handoff) drained(p *pool, w *worker) {}
 
-func (p *pool) readReports(w *worker, n int) {
-	// A DONE dispatches, which may read the reports of a worker nearly
-	// full: not those of w while this reads them, which would apply its
-	// later reports before the rest of this one.
-	if w.ch == nil || w.chEnded || w.reading {
+// exited reads what w sent before it died, then closes its channel.
+func (h *handoff) exited(p *pool, w *worker) {
+	if w.ch == nil {
 		return
 	}
-	w.reading = true
-	defer func() { w.reading = false }()
-	fd := int(w.ch.Fd())
-	for ; n != 0; n-- {
-		m, oobn, flags, _, err := unix.Recvmsg(fd, p.reportBuf, p.oobBuf, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return
-		}
-		if oobn > 0 {
-			closeRights(p.oobBuf[:oobn]) // workers send no fds
-		}
-		if err != nil || m == 0 {
-			p.endChannel(w)
-			if err == nil || err == unix.ECONNRESET {
-				p.channelClosed(w)
-			} else {
-				p.malformed(w, os.NewSyscallError("recvmsg", err))
-			}
-			return
-		}
-		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || oobn > 0 {
-			p.malformed(w, errors.New("oversized message or unexpected file descriptors"))
-			continue
-		}
-		msg, err := activation.Parse(p.reportBuf[:m])
-		var r activation.Report
-		if err == nil {
-			r, err = activation.ParseReport(msg)
-		}
-		if err != nil {
-			p.malformed(w, err)
-			continue
-		}
-		p.report(w, r)
-	}
+	h.readReports(p, w, -1)
+	h.endChannel(p, w)
+	w.ch.f.Close()
 }
 
-// Reading a worker's reports as they come costs a wakeup of the broker per
-// connection (the worker's DONE), and the worker's send the cost of waking
-// it. While a worker is ready, has slots to spare and nothing waits in the
-// queue, the broker does not need its DONEs at once: they only lower a
-// count that is far from the limit. Such a worker's channel is quiet: the
-// relay does not wake for it, and its reports are read when the count
-// nears the worker's slots (before a dispatch), at every tick (for
-// WATCHDOG, STATUS and STOPPING) and when it exits. A worker that starts,
-// drains, fills up, has few slots, or whose connections wait, is read
-// as its reports come.
+func (h *handoff) overdue(w *worker) bool { return true }
 
-// minQuietSlots is the fewest slots a worker needs for a quiet channel: a
-// worker with fewer fills up at once.
-const minQuietSlots = 8
-
-// pace makes channels quiet or loud as the pool's state asks; making one
-// quiet waits for a tick, so that a queue that comes and goes does not
-// toggle it on every connection.
-func (p *pool) pace(tick bool) {
-	for _, w := range p.workers {
-		if w.ch == nil || w.chEnded {
-			continue
-		}
-		loud := w.state != wReady || w.full || w.slots < minQuietSlots || len(p.queue) > 0
-		switch {
-		case loud && w.quiet:
-			w.quiet = false
-			p.relay.hear(w.chEnd, true)
-			p.readChannel(w) // what came while it was quiet
-		case !loud && !w.quiet && tick:
-			w.quiet = true
-			p.relay.hear(w.chEnd, false)
-		}
-	}
+func (h *handoff) tick(p *pool, now time.Time) {
+	h.readQuiet(p)
+	h.pace(p, true)
 }
 
-// readQuiet reads every quiet channel; at every tick.
-func (p *pool) readQuiet() {
-	for _, w := range p.workers {
-		if w.quiet {
-			p.drainChannel(w)
-		}
-	}
-}
+func (h *handoff) turn(p *pool) { h.pace(p, false) }
 
-// readFilling reads the quiet channels of workers whose count of held
+// settle reads the quiet channels of workers whose count of held
 // connections nears their slots.
-func (p *pool) readFilling() {
-	if p.site.Mode != config.Handoff {
-		return // only handoff channels go quiet
-	}
+func (h *handoff) settle(p *pool) {
 	for _, w := range p.workers {
-		if w.quiet && w.held >= w.slots*3/4 {
-			p.drainChannel(w)
+		if w.ch != nil && w.ch.quiet && w.held >= w.slots*3/4 {
+			h.readReports(p, w, -1)
 		}
 	}
 }
 
-// maxBatch bounds the connections accepted, or the reports read, in one go.
-const maxBatch = 32
-
-// closeRights closes every fd in a control message buffer.
-func closeRights(oob []byte) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return
+// endChannel stops reading w's channel, which has ended or is closed.
+func (h *handoff) endChannel(p *pool, w *worker) {
+	if !w.ch.ended {
+		w.ch.ended, w.ch.quiet = true, false
+		p.relay.unwatch(w.ch.end)
 	}
-	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-		}
-	}
-}
-
-// report applies a worker's report in the protocol's order.
-func (p *pool) report(w *worker, r activation.Report) {
-	if r.Ready {
-		switch {
-		case w.wasReady:
-			p.malformed(w, errors.New("READY=1 sent twice"))
-			return
-		case w.state == wDraining:
-			// Stopped while starting: it said READY before it read the
-			// end of its channel. Nothing is sent to it any more.
-			w.wasReady = true
-		default:
-			p.becameReady(w, r.Slots)
-		}
-	}
-	if r.Done {
-		if !w.release(r.ID) {
-			p.malformed(w, fmt.Errorf("DONE=1 for a connection it does not hold (ID=%d)", r.ID))
-			return
-		}
-		p.finished(w)
-	}
-	if r.HasStatus {
-		w.status = r.Status
-	}
-	if r.Watchdog {
-		w.lastPing = time.Now()
-	}
-	if r.Stopping && w.state != wDraining {
-		p.log.Info("worker is stopping on its own", "event", EventWorkerStopping, "pid", w.pid, "worker", w.seq)
-		p.draining(w)
-		// No more connections for it: end its channel, which it reads
-		// to the end before it exits (PROTOCOL.md, section 4).
-		shutWrite(int(w.ch.Fd()))
-	}
-}
-
-// release forgets the connection a DONE names; without an ID, any one.
-func (w *worker) release(id uint64) bool {
-	if id == 0 {
-		for id = range w.ids {
-			break
-		}
-	}
-	if _, ok := w.ids[id]; !ok {
-		return false
-	}
-	delete(w.ids, id)
-	return true
-}
-
-// malformed stops a worker that broke the protocol.
-func (p *pool) malformed(w *worker, err error) {
-	if w.state == wDraining && w.proc == nil {
-		return
-	}
-	p.setErr(fmt.Sprintf("worker %d broke the protocol: %v", w.pid, err))
-	p.log.Error("worker broke the protocol; stopping it", "event", EventProtocolError, "pid", w.pid, "worker", w.seq, "err", err)
-	if w.state == wStarting {
-		p.backoff(time.Now())
-	}
-	p.stopWorker(w, "protocol error")
-	w.expected = false
-}
-
-// channelClosed handles the worker's end of the channel going away: it
-// takes no more connections.
-func (p *pool) channelClosed(w *worker) {
-	// A worker that never became ready is about to exit: leave it counted
-	// as starting so that its exit, not this, decides what comes next.
-	if w.state == wReady {
-		w.state = wDraining
-		w.killAt = time.Now().Add(p.site.Timeouts.Stop)
-	}
-}
-
-// acceptFailed logs a failed accept.
-func (p *pool) acceptFailed(name string, err error) {
-	p.log.Error("accept failed", "event", EventAcceptFailed, "listener", name, "err", err)
-}
-
-// sockaddrString is sa as PEER= gives it.
-func sockaddrString(sa unix.Sockaddr) string {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
-	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				ip = ip.WithZone(ifi.Name)
-			}
-		}
-		return netip.AddrPortFrom(ip, uint16(sa.Port)).String()
-	case *unix.SockaddrUnix:
-		if !activation.ValidValue(sa.Name) {
-			return "" // not a value the protocol can carry
-		}
-		return sa.Name
-	}
-	return ""
-}
-
-// Refuse answers a connection the site cannot serve and closes it: an http
-// site's client gets "503 Service Unavailable" with the reason (and what
-// it sent is read, so that the close does not reset the connection before
-// the client has read the answer); any other site's is closed. It may
-// block for up to 2s: call it on its own goroutine.
-func Refuse(c net.Conn, site *config.Site, reason string) {
-	defer c.Close()
-	if site.Protocol != config.HTTP {
-		return
-	}
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	c.Write(refusal(site, reason))
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
-}
-
-// refuseNow answers an http site's client on its socket fd at once, with
-// no goroutine and no other fd: for a broker out of fds, where Refuse
-// cannot have its net.Conn. What the client sent and is already here is
-// read first, so that closing fd (the caller's part) does not reset the
-// connection under the answer.
-func refuseNow(fd int, site *config.Site, reason string) {
-	if site.Protocol != config.HTTP {
-		return
-	}
-	var buf [4096]byte
-	for range 16 {
-		if n, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT); n <= 0 || err != nil {
-			break
-		}
-	}
-	unix.SendmsgN(fd, refusal(site, reason), nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	unix.Shutdown(fd, unix.SHUT_WR)
-}
-
-// refusal is the 503 an http site's client gets, with the reason.
-func refusal(site *config.Site, reason string) []byte {
-	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", site.Name, reason)
-	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
 }

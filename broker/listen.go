@@ -1,16 +1,134 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"net"
+	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/proc"
 )
+
+// listen is the mode where every worker gets the listening sockets with
+// LISTEN_FDS, as under plain systemd socket activation, and accepts from
+// the kernel queue itself: the broker never sees a connection.
+type listen struct {
+	noChannels
+	noBackends
+	watch  *watcher      // waits for the first connection
+	notify *notifySocket // the workers' NOTIFY_SOCKET
+}
+
+func (l *listen) traits() traits { return traits{} }
+
+func (l *listen) open(p *pool) error {
+	w, err := newWatcher(p.b.cfg.Sockets)
+	if err != nil {
+		return err
+	}
+	l.watch = w
+	if !p.warm {
+		l.watchFirst(p)
+	}
+	l.notify, err = openNotify(p)
+	return err
+}
+
+func (l *listen) closeListeners(p *pool) {
+	if l.watch != nil {
+		l.watch.Close()
+		l.watch = nil
+	}
+}
+
+func (l *listen) close() { l.notify.Close() }
+
+func (l *listen) capacity(s *config.Site) int { return s.Pool.Max }
+
+// wantWorker runs the full set: every worker accepts from the kernel
+// queue.
+func (l *listen) wantWorker(p *pool) bool { return true }
+
+// freeSlots is 0: the broker queues nothing for listen workers.
+func (l *listen) freeSlots(p *pool) int { return 0 }
+
+func (l *listen) takes(w *worker) bool { return false }
+
+func (l *listen) hand(p *pool, w *worker, c *pending) error {
+	return fmt.Errorf("broker: listen workers accept their own connections")
+}
+
+func (l *listen) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
+	spec := proc.Spec{Argv: p.site.Command, Dir: p.site.Directory, SetListenPID: true}
+	names := make([]string, len(p.b.cfg.Sockets))
+	for i, s := range p.b.cfg.Sockets {
+		spec.Files = append(spec.Files, s.File)
+		names[i] = p.site.Name
+	}
+	spec.Env = p.env("WATCHDOG_USEC",
+		fmt.Sprintf("LISTEN_FDS=%d", len(spec.Files)),
+		"LISTEN_FDNAMES="+strings.Join(names, ":"),
+		"NOTIFY_SOCKET="+l.notify.addr)
+	return spec, nil, nil
+}
+
+func (l *listen) started(p *pool, w *worker) {}
+func (l *listen) settle(p *pool)             {}
+func (l *listen) turn(p *pool)               {}
+func (l *listen) drained(p *pool, w *worker) {}
+func (l *listen) exited(p *pool, w *worker)  {}
+
+// stop sends SIGTERM, unless the worker stops on its own already.
+func (l *listen) stop(p *pool, w *worker, own bool) {
+	if !own {
+		w.proc.Signal(syscall.SIGTERM)
+	}
+}
+
+// overdue: an app that never notifies shows it is ready only by
+// accepting, so it is late only if connections wait for it.
+func (l *listen) overdue(w *worker) bool { return w.notified || w.sawQueue }
+
+// tick marks a worker that says nothing ready once it accepts: when
+// connections that waited in the kernel queue while it started are gone.
+func (l *listen) tick(p *pool, now time.Time) {
+	if l.watch == nil {
+		return
+	}
+	waiting := l.watch.pending()
+	for _, w := range p.workers {
+		if w.state != wStarting || w.notified {
+			continue
+		}
+		if waiting {
+			w.sawQueue = true
+		} else if w.sawQueue {
+			p.becameReady(w, 1)
+		}
+	}
+}
+
+// watchFirst starts the pool on the first connection.
+func (l *listen) watchFirst(p *pool) {
+	wt := l.watch
+	p.wg.Go(func() {
+		defer wt.wakeR.Close()
+		if wt.wait() {
+			p.post(func() {
+				if !p.warm && !p.stopping {
+					p.warm = true
+					p.lastConn = time.Now()
+					p.emit(event.Event{Kind: event.FirstConnection, Message: "first connection: starting the pool"})
+				}
+			})
+		}
+	})
+}
 
 // watcher waits for a connection on the listening sockets without
 // accepting it: in listen mode the workers accept, so the first connection
@@ -72,136 +190,4 @@ func (wt *watcher) pending() bool {
 func (wt *watcher) Close() {
 	wt.wakeW.Write([]byte{0})
 	wt.wakeW.Close()
-}
-
-// watchFirst starts the pool on the first connection (listen mode).
-func (p *pool) watchFirst() {
-	wt := p.watch
-	p.wg.Go(func() {
-		defer wt.wakeR.Close()
-		if wt.wait() {
-			p.post(func() {
-				if !p.warm && !p.stopping {
-					p.warm = true
-					p.lastConn = time.Now()
-					p.log.Info("first connection: starting the pool", "event", EventFirstConnection)
-				}
-			})
-		}
-	})
-}
-
-// listenReadiness marks a listen-mode worker that says nothing ready once
-// it accepts: when connections that waited in the kernel queue while it
-// started are gone.
-func (p *pool) listenReadiness() {
-	if p.watch == nil {
-		return
-	}
-	waiting := p.watch.pending()
-	for _, w := range p.workers {
-		if w.state != wStarting || w.notified {
-			continue
-		}
-		if waiting {
-			w.sawQueue = true
-		} else if w.sawQueue {
-			p.becameReady(w, 1)
-		}
-	}
-}
-
-// notifySocket is the NOTIFY_SOCKET the broker gives listen and proxy
-// workers: apps that already call sd_notify("READY=1") tell the broker,
-// never systemd. Datagrams are taken only from the broker's own workers,
-// checked by the sender's pid (SO_PASSCRED).
-type notifySocket struct {
-	conn *net.UnixConn
-	addr string // "@name", an abstract socket
-}
-
-func newNotifySocket(site string) (*notifySocket, error) {
-	var b [8]byte
-	rand.Read(b[:])
-	name := "@zsm/" + site + "/" + hex.EncodeToString(b[:]) + "/notify"
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	var serr error
-	rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
-	if serr != nil {
-		c.Close()
-		return nil, serr
-	}
-	return &notifySocket{conn: c, addr: name}, nil
-}
-
-func (n *notifySocket) Close() { n.conn.Close() }
-
-// notifyLoop reads sd_notify datagrams from workers.
-func (p *pool) notifyLoop(n *notifySocket) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*4))
-	for {
-		nb, oobn, _, _, err := n.conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		pid := senderPid(oob[:oobn])
-		msg := string(buf[:nb])
-		p.post(func() { p.notified(pid, msg) })
-	}
-}
-
-// senderPid returns the pid in a datagram's credentials, closing any fds
-// sent with it; 0 when there are none.
-func senderPid(oob []byte) int {
-	closeRights(oob)
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0
-	}
-	for _, m := range msgs {
-		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-			return int(cred.Pid)
-		}
-	}
-	return 0
-}
-
-// notified applies an sd_notify message from a worker's pid.
-func (p *pool) notified(pid int, msg string) {
-	var w *worker
-	for _, x := range p.workers {
-		if x.pid == pid {
-			w = x
-		}
-	}
-	if w == nil {
-		p.log.Info("ignoring sd_notify from a process that is not a worker of this site", "event", EventNotice, "pid", pid)
-		return
-	}
-	w.notified = true
-	for line := range strings.SplitSeq(msg, "\n") {
-		switch {
-		case line == "READY=1":
-			p.becameReady(w, 1)
-		case line == "STOPPING=1" && w.state != wDraining:
-			w.state, w.expected = wDraining, true
-			w.killAt = time.Now().Add(p.site.Timeouts.Stop)
-		case line == "WATCHDOG=1":
-			w.lastPing = time.Now()
-		case strings.HasPrefix(line, "STATUS="):
-			w.status = strings.TrimPrefix(line, "STATUS=")
-		}
-	}
 }

@@ -2,10 +2,35 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/proc"
 )
+
+// proxy is the mode for unmodified servers that bind their own port: one
+// instance per backend port; the broker accepts, connects to a ready
+// instance and splices bytes both ways in its relay.
+type proxy struct {
+	noChannels
+	notify *notifySocket // the instances' NOTIFY_SOCKET
+}
+
+// backend is a proxy instance's port.
+type backend struct {
+	addr   string        // the address it serves
+	sa     unix.Sockaddr // resolved; nil fails each connect, and the probe says why
+	port   int
+	termAt time.Time // draining with connections: SIGTERM after this
+}
 
 const (
 	probeFirst  = 2 * time.Millisecond   // a starting backend is tried this soon again,
@@ -15,15 +40,146 @@ const (
 	proxyGrace  = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
 )
 
+func (x *proxy) traits() traits { return traits{accepts: true, seesIdle: true, inPlace: true} }
+
+func (x *proxy) open(p *pool) error {
+	if err := p.relay.listenAll(p.b.cfg.Sockets, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC); err != nil {
+		return err
+	}
+	var err error
+	x.notify, err = openNotify(p)
+	return err
+}
+
+func (x *proxy) closeListeners(p *pool) { p.relay.closeListeners() }
+func (x *proxy) close()                 { x.notify.Close() }
+
+// capacity is one instance per backend port.
+func (x *proxy) capacity(s *config.Site) int { return len(s.Backend.Ports) }
+
+// wantWorker starts an instance on each port once the port is free again.
+func (x *proxy) wantWorker(p *pool) bool {
+	_, ok := x.freePort(p)
+	return ok
+}
+
+// freeSlots: the kernel and the backends queue for the broker, once one is
+// ready.
+func (x *proxy) freeSlots(p *pool) int {
+	if p.ready() > 0 {
+		return len(p.queue) + 1
+	}
+	return 0
+}
+
+func (x *proxy) takes(w *worker) bool { return true }
+
+func (x *proxy) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
+	port, _ := x.freePort(p)
+	w.be = &backend{port: port, addr: p.site.Backend.Addr(port)}
+	w.be.sa, _ = resolve(w.be.addr)
+	ps := fmt.Sprint(port)
+	spec := proc.Spec{Dir: p.site.Directory, Argv: make([]string, len(p.site.Command))}
+	for i, a := range p.site.Command {
+		spec.Argv[i] = strings.ReplaceAll(a, "{port}", ps)
+	}
+	spec.Env = p.env("WATCHDOG_USEC", "PORT="+ps, "NOTIFY_SOCKET="+x.notify.addr)
+	return spec, nil, nil
+}
+
+// started probes the instance's port until it answers.
+func (x *proxy) started(p *pool, w *worker) {
+	p.wg.Go(func() { probe(p, w) })
+}
+
+func (x *proxy) hand(p *pool, w *worker, c *pending) error {
+	p.relay.connect(w, c)
+	return nil
+}
+
+// stop stops routing to the instance and, unless it stops on its own,
+// sends SIGTERM once its connections are done, or after a grace: kept-alive
+// connections may never be done, and a byte stream shows no request
+// boundary to wait for.
+func (x *proxy) stop(p *pool, w *worker, own bool) {
+	switch {
+	case own:
+	case w.held > 0:
+		w.be.termAt = time.Now().Add(proxyGrace)
+	default:
+		w.proc.Signal(syscall.SIGTERM)
+	}
+}
+
+// drained sends SIGTERM now to an instance waiting for its connections.
+func (x *proxy) drained(p *pool, w *worker) {
+	if !w.be.termAt.IsZero() {
+		w.be.termAt = time.Time{}
+		w.proc.Signal(syscall.SIGTERM)
+	}
+}
+
+func (x *proxy) exited(p *pool, w *worker) {}
+func (x *proxy) overdue(w *worker) bool    { return true }
+func (x *proxy) settle(p *pool)            {}
+func (x *proxy) turn(p *pool)              {}
+
+// tick sends SIGTERM to instances whose grace has ended.
+func (x *proxy) tick(p *pool, now time.Time) {
+	for _, w := range p.workers {
+		if !w.be.termAt.IsZero() && now.After(w.be.termAt) {
+			w.be.termAt = time.Time{}
+			w.proc.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
+// connectFailed takes back a connection whose backend w did not answer.
+// A backend that refuses connections is taken out of rotation (and
+// replaced) and c goes back to the head of the queue for another one: the
+// connection is not lost.
+func (x *proxy) connectFailed(p *pool, w *worker, c *pending, err error) {
+	w.held--
+	if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
+		e := w.about(event.WorkerCrashed, slog.LevelWarn, "backend refuses connections; replacing it")
+		e.Err = err.Error()
+		e.Attrs = attrs("backend", w.be.addr)
+		p.emit(e)
+		p.drain(w, causeFault, "backend "+w.be.addr+" refuses connections")
+	}
+	c.retries++
+	if c.retries > maxRetries {
+		p.stats.Shed++
+		p.fail(c, "no backend answered")
+		return
+	}
+	p.queue = append([]*pending{c}, p.queue...)
+	p.dispatch()
+}
+
+// freePort returns a backend port no worker uses, draining ones included.
+func (x *proxy) freePort(p *pool) (int, bool) {
+	used := map[int]bool{}
+	for _, w := range p.workers {
+		used[w.be.port] = true
+	}
+	for _, port := range p.site.Backend.Ports {
+		if !used[port] {
+			return port, true
+		}
+	}
+	return 0, false
+}
+
 // probe marks a proxy backend ready once its port answers. The first
 // tries come quickly: while the only backend restarts, connections wait in
 // the queue for it.
-func (p *pool) probe(w *worker) {
+func probe(p *pool, w *worker) {
 	wait := probeFirst
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
-		c, err := net.DialTimeout("tcp", w.backend, time.Second)
+		c, err := net.DialTimeout("tcp", w.be.addr, time.Second)
 		if err == nil {
 			c.Close()
 			p.post(func() { p.becameReady(w, 1) })
@@ -49,24 +205,22 @@ func (p *pool) probe(w *worker) {
 	}
 }
 
-// connectFailed takes back a connection whose backend w did not answer.
-// A backend that refuses connections is taken out of rotation (and
-// replaced) and c goes back to the head of the queue for another one: the
-// connection is not lost.
-func (p *pool) connectFailed(w *worker, c *pending, err error) {
-	w.held--
-	if errors.Is(err, syscall.ECONNREFUSED) && w.state == wReady {
-		p.log.Warn("backend refuses connections; replacing it", "event", EventWorkerCrashed, "pid", w.pid, "backend", w.backend, "err", err)
-		p.setErr("backend " + w.backend + " refuses connections")
-		p.stopWorker(w, "backend refuses connections")
-		w.expected = false
+// resolve turns a backend's host:port into an address for connect(2).
+func resolve(hostport string) (unix.Sockaddr, error) {
+	a, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		return nil, err
 	}
-	c.retries++
-	if c.retries > maxRetries {
-		p.stats.Shed++
-		p.fail(c, "no backend answered")
-		return
+	if ip4 := a.IP.To4(); ip4 != nil {
+		return &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte(ip4)}, nil
 	}
-	p.queue = append([]*pending{c}, p.queue...)
-	p.dispatch()
+	sa := &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(a.IP.To16())}
+	if a.Zone != "" { // a link-local address names its interface
+		ifi, err := net.InterfaceByName(a.Zone)
+		if err != nil {
+			return nil, err
+		}
+		sa.ZoneId = uint32(ifi.Index)
+	}
+	return sa, nil
 }

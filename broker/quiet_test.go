@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
 )
 
@@ -33,16 +31,16 @@ func TestQuietChannel(t *testing.T) {
 	if _, _, err := get(r.addr, "/"); err != nil {
 		t.Fatal(err)
 	}
-	inPool := func(f func(p *pool)) {
+	inPool := func(f func(p *pool, h *handoff)) {
 		t.Helper()
-		if err := r.b.call(context.Background(), f); err != nil {
+		if err := r.b.inspect(context.Background(), func(p *pool) { f(p, p.m.(*handoff)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var quiet bool
-	inPool(func(p *pool) {
-		p.pace(true) // as a tick does
-		quiet = len(p.workers) == 1 && p.workers[0].quiet
+	inPool(func(p *pool, h *handoff) {
+		h.pace(p, true) // as a tick does
+		quiet = len(p.workers) == 1 && p.workers[0].ch.quiet
 	})
 	if !quiet {
 		t.Fatal("a ready worker with 16 slots and nothing queued: its channel is not quiet")
@@ -54,15 +52,15 @@ func TestQuietChannel(t *testing.T) {
 		}
 	}
 	var held, slots int
-	inPool(func(p *pool) {
+	inPool(func(p *pool, h *handoff) {
 		w := p.workers[0]
-		quiet, held, slots = w.quiet, w.held, w.slots
+		quiet, held, slots = w.ch.quiet, w.held, w.slots
 	})
 	if !quiet || held >= slots {
 		t.Fatalf("after %d requests: quiet %v, holding %d of %d slots; want quiet, below its slots", n, quiet, held, slots)
 	}
 	eventually(t, 5*time.Second, "every DONE read", func() bool {
-		inPool(func(p *pool) { p.readQuiet() }) // as a tick does
+		inPool(func(p *pool, h *handoff) { h.readQuiet(p) }) // as a tick does
 		return r.b.Stats().Served == n+1
 	})
 }
@@ -162,16 +160,11 @@ func TestQuietReportsApplyInOrder(t *testing.T) {
 	}
 	// Not ready, so that no connection goes to it: the queued one only
 	// makes each DONE dispatch.
-	w := &worker{ch: ch, quiet: true, slots: 4, held: 4, ids: map[uint64]struct{}{1: {}, 2: {}, 3: {}, 4: {}}}
-	p := &pool{
-		site:      &config.Site{Mode: config.Handoff},
-		log:       slog.New(slog.DiscardHandler),
-		workers:   []*worker{w},
-		queue:     []*pending{{fd: -1}},
-		reportBuf: make([]byte, activation.MaxMessageSize+1),
-		oobBuf:    make([]byte, unix.CmsgSpace(4*4)),
-	}
-	p.drainChannel(w) // as a tick does
+	w := &worker{slots: 4, held: 4, ch: &channel{f: ch, quiet: true, ids: map[uint64]struct{}{1: {}, 2: {}, 3: {}, 4: {}}}}
+	p := testPool(&config.Site{Mode: config.Handoff})
+	p.workers = []*worker{w}
+	p.queue = []*pending{{}}
+	p.m.(*handoff).readReports(p, w, -1) // as a tick does
 	if w.held != 2 || w.status != "second" {
 		t.Errorf("after two DONEs: holding %d, STATUS=%q; want 2 and the later STATUS, %q", w.held, w.status, "second")
 	}

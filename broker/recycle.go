@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
 )
 
 // Recycling replaces workers that served max_requests connections, grew
@@ -20,12 +22,9 @@ import (
 // memEvery is how often workers' memory is read.
 const memEvery = time.Second
 
-// maxRecycling is how many workers of a site may be replaced at once.
-func maxRecycling(site *config.Site) int {
-	if site.Mode == config.Proxy {
-		return max(1, len(site.Backend.Ports)/4)
-	}
-	return max(1, site.Pool.Max/4)
+// maxRecycling is how many workers of the site may be replaced at once.
+func (p *pool) maxRecycling() int {
+	return max(1, p.m.capacity(p.site)/4)
 }
 
 // ageLimit is a worker's max_age less up to 10% jitter, so that workers
@@ -71,15 +70,17 @@ func (p *pool) recycle(now time.Time) {
 		if reason == "" {
 			continue
 		}
-		if busy >= maxRecycling(p.site) {
+		if busy >= p.maxRecycling() {
 			break // the others wait their turn; the loop below still finishes what runs
 		}
 		busy++
 		w.retiring = reason
-		p.log.Info("recycling worker", "event", EventRecycling, "pid", w.pid, "worker", w.seq, "reason", reason)
-		if p.site.Mode == config.Proxy {
-			// Its port is its own: stop routing to it, and start the
-			// replacement on that port once it has gone.
+		e := w.about(event.Recycling, slog.LevelInfo, "recycling worker")
+		e.Reason = reason
+		p.emit(e)
+		if p.traits.inPlace {
+			// Its replacement takes its place (a backend port): stop
+			// routing to it, and start the replacement once it has gone.
 			p.stopWorker(w, "recycled: "+reason)
 			continue
 		}
@@ -103,15 +104,6 @@ func (p *pool) recycle(now time.Time) {
 			}
 		}
 	}
-}
-
-func (p *pool) alive(w *worker) bool {
-	for _, x := range p.workers {
-		if x == w {
-			return true
-		}
-	}
-	return false
 }
 
 // readMemory refreshes every worker's resident memory.

@@ -1,10 +1,9 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +33,9 @@ type relayOwner interface {
 	// enqueue takes an accepted connection: to hand off, to connect with
 	// relay.connect, or to fail.
 	enqueue(c *pending)
+	// acceptFailed is told that accept(2) failed on a listening socket,
+	// which is paused until the next tick.
+	acceptFailed(listener string, err error)
 	// readChannel reads reports waiting on a watched channel.
 	readChannel(w *worker)
 	// finished counts a connection that w's backend and its client ended.
@@ -60,14 +62,17 @@ type relay struct {
 	// counts the waits made through the runtime (see wait).
 	idle         bool
 	runtimeWaits int
-	onError      func(listener string, err error) // an accept failed
+	// shareP says the loop must not hold its P while it waits: it has
+	// the only one (GOMAXPROCS 1).
+	shareP bool
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
 	// own copying, blocking ones to hand to workers.
 	acceptFlags int
 }
 
 // end is one socket in the relay: a listening socket, a worker's channel,
-// a client's connection or a backend connection.
+// a client's connection or a backend connection. An end owns its fd and
+// the relay closes it (drop), except a channel's, which its worker owns.
 type end struct {
 	fd     int
 	seq    uint32
@@ -104,13 +109,26 @@ func newRelay(owner relayOwner) (*relay, error) {
 		unix.Close(ep)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	r := &relay{owner: owner, ep: ep, wake: wake, acceptFlags: unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC}
+	r := &relay{owner: owner, ep: ep, wake: wake, acceptFlags: unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC,
+		shareP: runtime.GOMAXPROCS(0) < 2}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		r.close()
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
 	return r, nil
+}
+
+// listenAll adds the site's listening sockets; connections are accepted
+// with flags (accept4(2)).
+func (r *relay) listenAll(socks []Socket, flags int) error {
+	r.acceptFlags = flags
+	for _, s := range socks {
+		if err := r.listen(s.File, s.Addr.String()); err != nil {
+			return fmt.Errorf("broker: listening on %s: %w", s.Addr, err)
+		}
+	}
+	return nil
 }
 
 // listen adds a listening socket: a non-blocking duplicate of f.
@@ -168,14 +186,16 @@ const idleWait = 2 * time.Millisecond
 // wake every 20 µs to take the P back. A loop whose last wait took
 // idleWait or longer waits through the runtime, so that the monitor lets
 // it sleep rather than preempt it every 10–20 ms. Either way the runtime
-// stops the loop when it must: its signal ends the wait with EINTR.
+// stops the loop when it must: its signal ends the wait with EINTR. A loop
+// that has the process's only P always waits through the runtime, so that
+// the broker's other goroutines run meanwhile.
 func (r *relay) wait(timeout time.Duration) {
 	r.report()
 	ms := max(int((timeout+time.Millisecond-1)/time.Millisecond), 0)
 	var n int
 	var err error
 	start := time.Now()
-	if r.idle {
+	if r.idle || r.shareP {
 		r.runtimeWaits++
 		n, err = unix.EpollWait(r.ep, r.evs[:], ms)
 	} else {
@@ -276,22 +296,20 @@ func (r *relay) accept(l *end) {
 		case unix.EAGAIN:
 			return
 		default:
-			if r.onError != nil {
-				r.onError(l.listen, err)
-			}
+			r.owner.acceptFailed(l.listen, err)
 			// Out of fds or memory: try again at the next tick
 			// rather than spin.
 			l.paused = true
 			r.want(l, 0, unix.EPOLLIN)
 			return
 		}
-		r.owner.enqueue(&pending{fd: fd, listener: l.listen, peer: sa, at: time.Now()})
+		r.owner.enqueue(&pending{sock: own(fd), listener: l.listen, peer: sa, at: time.Now()})
 	}
 }
 
 // watch adds w's channel, for its reports.
 func (r *relay) watch(w *worker) (*end, error) {
-	e := &end{fd: int(w.ch.Fd()), ch: w}
+	e := &end{fd: int(w.ch.f.Fd()), ch: w}
 	if err := r.add(e); err != nil {
 		return nil, err
 	}
@@ -312,226 +330,6 @@ func (r *relay) unwatch(e *end) {
 	if e != nil {
 		r.detach(e)
 	}
-}
-
-// connect connects c to w's backend, and starts copying what c sent.
-func (r *relay) connect(w *worker, c *pending) {
-	fd, err := dial(w.sa)
-	if err != nil {
-		r.failed = append(r.failed, dialFailure{w, c, err})
-		return
-	}
-	cl := c.end
-	if cl == nil {
-		cl = &end{fd: c.fd}
-		c.end = cl
-	}
-	cl.shut = false // its end, if it ended, is not passed on yet
-	b := &end{fd: fd, w: w, c: c, dialing: true, dialed: time.Now()}
-	cl.peer, b.peer = b, cl
-	if err := r.add(b); err != nil {
-		unix.Close(fd)
-		r.failed = append(r.failed, dialFailure{w, c, err})
-		return
-	}
-	if err := r.add(cl); err != nil {
-		r.drop(b)
-		r.failed = append(r.failed, dialFailure{w, c, err})
-		return
-	}
-	// A client usually has sent its request by now: pass it on at once
-	// (a connect on this host is done when connect(2) returns).
-	r.pump(cl, true)
-}
-
-// dial starts a non-blocking connect to sa.
-func dial(sa unix.Sockaddr) (int, error) {
-	family := unix.AF_INET
-	switch sa.(type) {
-	case nil:
-		return -1, errors.New("the backend's address does not resolve")
-	case *unix.SockaddrInet6:
-		family = unix.AF_INET6
-	}
-	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if e != 0 {
-		return -1, os.NewSyscallError("socket", e)
-	}
-	noDelay(int(fd))
-	if err := connect(int(fd), sa); err != nil && err != unix.EINPROGRESS {
-		closeFD(int(fd))
-		return -1, os.NewSyscallError("connect", err)
-	}
-	return int(fd), nil
-}
-
-// resolve turns a backend's host:port into an address for connect(2).
-func resolve(hostport string) (unix.Sockaddr, error) {
-	a, err := net.ResolveTCPAddr("tcp", hostport)
-	if err != nil {
-		return nil, err
-	}
-	if ip4 := a.IP.To4(); ip4 != nil {
-		return &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte(ip4)}, nil
-	}
-	sa := &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(a.IP.To16())}
-	if a.Zone != "" { // a link-local address names its interface
-		ifi, err := net.InterfaceByName(a.Zone)
-		if err != nil {
-			return nil, err
-		}
-		sa.ZoneId = uint32(ifi.Index)
-	}
-	return sa, nil
-}
-
-// pump writes what src read to its peer, then, when read is set, reads
-// src once more and writes that.
-func (r *relay) pump(src *end, read bool) {
-	dst := src.peer
-	for {
-		if src.p != nil {
-			for src.p.n > 0 {
-				m, err := splice(src.p.r, dst.fd, src.p.n)
-				if err == unix.EAGAIN {
-					// dst is full, or still connecting: read no more
-					// from src until dst takes this.
-					r.want(dst, unix.EPOLLOUT, 0)
-					r.want(src, 0, unix.EPOLLIN)
-					return
-				}
-				if err != nil {
-					r.broken(dst, err)
-					return
-				}
-				src.p.n -= m
-				r.up(dst)
-			}
-			r.pipes.put(src.p)
-			src.p = nil
-			r.want(dst, 0, unix.EPOLLOUT)
-			switch {
-			case src.eof:
-			case src.parked:
-				src.parked = false
-				if err := r.add(src); err != nil {
-					r.broken(src, err)
-					return
-				}
-			default:
-				r.want(src, unix.EPOLLIN, 0)
-			}
-		}
-		if src.eof {
-			if src.shut {
-				return
-			}
-			if dst.dialing {
-				// Shutting a connecting socket would abort the
-				// connect: pass the end on once it is up.
-				r.want(dst, unix.EPOLLOUT, 0)
-				r.want(src, 0, unix.EPOLLIN)
-				return
-			}
-			src.shut = true
-			if dst.shut {
-				r.finish(src) // both ways are done
-				return
-			}
-			shutWrite(dst.fd)
-			r.want(src, 0, unix.EPOLLIN)
-			r.want(dst, 0, unix.EPOLLOUT)
-			return
-		}
-		if !read {
-			return
-		}
-		read = false
-		p, err := r.pipes.get()
-		if err != nil {
-			r.broken(src, err)
-			return
-		}
-		n, err := splice(src.fd, p.w, spliceChunk)
-		switch {
-		case err == unix.EAGAIN:
-			r.pipes.put(p)
-			return
-		case err != nil:
-			r.pipes.put(p)
-			r.broken(src, err)
-			return
-		case n == 0:
-			r.pipes.put(p)
-			src.eof = true
-		default:
-			p.n = n
-			src.p = p
-			r.up(src)
-		}
-	}
-}
-
-// up notes that a backend connection works: it took or gave bytes.
-func (r *relay) up(e *end) {
-	if e.dialing {
-		e.dialing, e.c = false, nil
-	}
-}
-
-// broken handles a failed read or write on e: a backend that never came
-// up gives its client back to the owner, with what it sent; otherwise the
-// pair is closed.
-func (r *relay) broken(e *end, err error) {
-	if e.dialing {
-		r.redial(e, err)
-		return
-	}
-	r.finish(e)
-}
-
-// redial drops a backend connection that did not come up and detaches its
-// client, for the owner to connect it again.
-func (r *relay) redial(b *end, err error) {
-	cl, c := b.peer, b.c
-	r.drop(b)
-	r.detach(cl)
-	cl.peer = nil
-	r.failed = append(r.failed, dialFailure{b.w, c, err})
-}
-
-// expire fails the connects older than timeout and polls the listening
-// sockets paused since the last call; call it at every tick.
-func (r *relay) expire(now time.Time, timeout time.Duration) {
-	for _, e := range r.ends {
-		switch {
-		case e == nil:
-		case e.paused:
-			e.paused = false
-			r.want(e, unix.EPOLLIN, 0)
-		case !e.dialing || now.Sub(e.dialed) < timeout:
-		case isConnected(e.fd):
-			r.up(e) // connected, and nothing to say yet
-		default:
-			r.redial(e, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
-		}
-	}
-}
-
-func isConnected(fd int) bool {
-	_, err := peername(fd)
-	return err == nil
-}
-
-// finish closes e and its peer, and counts the connection done.
-func (r *relay) finish(e *end) {
-	b := e
-	if b.w == nil {
-		b = e.peer
-	}
-	r.drop(e)
-	r.drop(e.peer)
-	r.ended = append(r.ended, b.w)
 }
 
 // add registers e for reading.

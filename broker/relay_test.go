@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,10 @@ type relayRig struct {
 func (g *relayRig) enqueue(c *pending) { g.r.connect(g.to.Load(), c) }
 
 func (g *relayRig) readChannel(*worker) {}
+
+func (g *relayRig) acceptFailed(listener string, err error) {
+	g.t.Errorf("accept on %s failed: %v", listener, err)
+}
 
 func (g *relayRig) finished(*worker) {
 	g.mu.Lock()
@@ -110,7 +115,7 @@ func (g *relayRig) worker(t *testing.T, addr string) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &worker{backend: addr, sa: sa}
+	return &worker{be: &backend{addr: addr, sa: sa}}
 }
 
 // expireConnects gives back the connects in progress, as if their timeout
@@ -475,5 +480,23 @@ func TestRelayIdleWaitsThroughRuntime(t *testing.T) {
 	r.wait(time.Minute)
 	if r.runtimeWaits != before+1 {
 		t.Errorf("a wait after one of %v was raw", 2*idleWait)
+	}
+}
+
+// A relay made with a single P never holds it while it waits: every wait
+// goes through the runtime, so that the broker's other goroutines run.
+func TestRelayOnOnePWaitsThroughRuntime(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r, err := newRelay(&relayRig{t: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	for i := range 10 {
+		r.kick()
+		r.wait(time.Minute) // kicked: short, so raw on two Ps
+		if r.runtimeWaits != i+1 {
+			t.Fatalf("wait %d on one P was raw", i+1)
+		}
 	}
 }

@@ -1,44 +1,15 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
 )
-
-// ErrStopped is returned by Reload when the broker is not running.
-var ErrStopped = errors.New("broker: not running")
-
-// Reload re-reads the site's configuration (Config.Load) and replaces the
-// workers with a new generation without refusing a connection: the new
-// workers start beside the old ones, and only once they are ready are the
-// old ones told to finish what they hold and exit. A reload asked for while
-// one runs is queued; several queued ones are done once. A configuration
-// that does not load leaves the running generation alone, and its error is
-// returned. Reload returns when the reload is done or failed.
-func (b *Broker) Reload(ctx context.Context) error {
-	res := make(chan error, 1)
-	err := b.call(ctx, func(p *pool) {
-		if p.stopping {
-			res <- ErrStopped
-			return
-		}
-		p.requestReload(res)
-	})
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // reload is a reload under way.
 type reload struct {
@@ -66,26 +37,26 @@ func (p *pool) beginReload(waiters []chan error) {
 			err = compatible(p.site, s)
 		}
 		if err != nil {
-			p.log.Error("reload failed: keeping the running configuration", "event", EventReloadFailed, "err", err)
+			p.emit(event.Event{Kind: event.ReloadFailed, Level: slog.LevelError, Message: "reload failed: keeping the running configuration", Err: err.Error()})
 			p.answer(waiters, fmt.Errorf("reload: %w", err))
 			return
 		}
 		site = s
 	}
 	p.sdNotify("RELOADING=1")
-	p.log.Info("reloading", "event", EventReloading, "generation", p.gen+1, "workers", p.live())
+	p.emit(event.Event{Kind: event.Reloading, Message: "reloading", Attrs: attrs("generation", p.gen+1, "workers", p.live())})
 	old := p.site
 	p.site = site
 	p.gen++
 	if p.live() == 0 {
 		// Cold: nothing runs, the new configuration is all there is to take.
-		p.log.Info("reloaded", "event", EventReloaded, "generation", p.gen)
+		p.emit(event.Event{Kind: event.Reloaded, Message: "reloaded", Attrs: attrs("generation", p.gen)})
 		p.answer(waiters, nil)
 		p.sdNotify("READY=1")
 		return
 	}
 	r := &reload{gen: p.gen, old: old, waiters: waiters, started: time.Now()}
-	if site.Mode != config.Proxy {
+	if !p.traits.inPlace {
 		r.want = min(max(p.live(), site.Pool.MinIdle, 1), site.Pool.Max)
 	}
 	p.reloading = r
@@ -126,8 +97,8 @@ func (p *pool) reloadStep(now time.Time) {
 		p.abortReload(p.stats.LastErr)
 		return
 	}
-	if p.site.Mode == config.Proxy {
-		p.rollProxy(r, now)
+	if p.traits.inPlace {
+		p.rollInPlace(r, now)
 		return
 	}
 	for ; fresh < r.want && p.canSpawn(now); fresh++ {
@@ -145,11 +116,12 @@ func (p *pool) reloadStep(now time.Time) {
 	}
 }
 
-// rollProxy replaces proxy backends one port at a time: an unmodified server
-// holds its port until it exits. The one being replaced stops taking
-// connections first; the others (or the broker's queue, when it is the only
-// one) carry the traffic meanwhile.
-func (p *pool) rollProxy(r *reload, now time.Time) {
+// rollInPlace replaces workers that take their predecessors' places one at
+// a time (proxy backends: an unmodified server holds its port until it
+// exits). The one being replaced stops taking connections first; the
+// others (or the broker's queue, when it is the only one) carry the
+// traffic meanwhile.
+func (p *pool) rollInPlace(r *reload, now time.Time) {
 	var old []*worker
 	replacing := false
 	for _, w := range p.workers {
@@ -165,7 +137,7 @@ func (p *pool) rollProxy(r *reload, now time.Time) {
 	if replacing {
 		return
 	}
-	if _, free := p.freePort(); free && p.canSpawn(now) {
+	if p.wantWorker() && p.canSpawn(now) {
 		p.spawn(now)
 		return
 	}
@@ -186,7 +158,7 @@ func (p *pool) abortReload(reason string) {
 		}
 	}
 	p.site = r.old
-	p.log.Error("reload failed: the new workers did not start; keeping the running ones", "event", EventReloadFailed, "err", reason)
+	p.emit(event.Event{Kind: event.ReloadFailed, Level: slog.LevelError, Message: "reload failed: the new workers did not start; keeping the running ones", Err: reason})
 	p.finishReload(fmt.Errorf("reload: the new workers did not start: %s", reason))
 }
 
@@ -194,7 +166,7 @@ func (p *pool) finishReload(err error) {
 	r := p.reloading
 	p.reloading = nil
 	if err == nil {
-		p.log.Info("reloaded", "event", EventReloaded, "generation", r.gen, "took", time.Since(r.started).Round(time.Millisecond))
+		p.emit(event.Event{Kind: event.Reloaded, Message: "reloaded", Attrs: attrs("generation", r.gen, "took", time.Since(r.started).Round(time.Millisecond))})
 	}
 	p.answer(r.waiters, err)
 	p.sdNotify("READY=1")

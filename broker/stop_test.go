@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sockets"
@@ -57,7 +58,8 @@ func brokerOn(t *testing.T, s *config.Site, socks []Socket, canExit bool) (stop 
 		Site:    s,
 		Sockets: socks,
 		Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
-		Log:     slog.New(slog.NewTextHandler(lb, nil)),
+		Events:  event.Slog(slog.NewTextHandler(lb, nil)),
+		Env:     os.Environ(),
 		Stderr:  lb,
 		Tick:    20 * time.Millisecond,
 		CanExit: canExit,
@@ -179,11 +181,11 @@ type memStore struct {
 	files []*os.File
 }
 
-func (m *memStore) StoreFD(name string, f *os.File) error {
+func (m *memStore) StoreFD(name string, fd int) error {
 	if name != StoredConn {
 		return fmt.Errorf("stored as %q", name)
 	}
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
@@ -206,7 +208,7 @@ func TestStoreAtStop(t *testing.T) {
 
 	lb := &logBuffer{}
 	b := New(Config{Site: s, Sockets: socks, Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
-		Log: slog.New(slog.NewTextHandler(lb, nil)), Stderr: lb, Tick: 20 * time.Millisecond, Store: store})
+		Events: event.Slog(slog.NewTextHandler(lb, nil)), Env: os.Environ(), Stderr: lb, Tick: 20 * time.Millisecond, Store: store})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -239,7 +241,7 @@ func TestStoreAtStop(t *testing.T) {
 	}
 	// The next broker gets them as systemd would pass them.
 	nb := New(Config{Site: s, Sockets: socks, Spawner: ProcessSpawner{proc.Spawner{Shim: os.Args[0]}},
-		Log: slog.New(slog.NewTextHandler(lb, nil)), Stderr: lb, Tick: 20 * time.Millisecond, Pending: stored})
+		Events: event.Slog(slog.NewTextHandler(lb, nil)), Env: os.Environ(), Stderr: lb, Tick: 20 * time.Millisecond, Pending: stored})
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	done2 := make(chan error, 1)
 	go func() { done2 <- nb.Run(ctx2) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
 
@@ -43,7 +44,7 @@ func TestDBus(t *testing.T) {
 	defer conn.Close()
 	name, path := busapi.Names(s.name)
 
-	var st busapi.Status
+	var st status.Site
 	systemdtest.Eventually(t, 10*time.Second, "the site's properties on the bus", func() bool {
 		st, err = busapi.Get(conn, name, path)
 		return err == nil && st.State == "running" && st.Served >= 1 && len(st.Workers) > 0
@@ -121,7 +122,7 @@ func TestDBus(t *testing.T) {
 		t.Errorf("zsm status: %v\n%s", err, out)
 	}
 	out, err = exec.Command(zsm, "status", "--json", s.name).Output()
-	var list []busapi.Status
+	var list []status.Site
 	if err != nil || json.Unmarshal(out, &list) != nil || len(list) != 1 || list[0].Site != s.name {
 		t.Errorf("zsm status --json %s: %v\n%s", s.name, err, out)
 	}

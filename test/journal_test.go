@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/journal"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
@@ -77,7 +78,7 @@ func TestJournal(t *testing.T) {
 	started := byEvent["worker-started"]
 	for field, want := range map[string]string{
 		"SYSLOG_IDENTIFIER": "zsm",
-		"MESSAGE_ID":        journal.MessageIDs["worker-started"],
+		"MESSAGE_ID":        journal.MessageIDs[event.WorkerStarted],
 		"PRIORITY":          "6",
 		"ZSM_GENERATION":    "0",
 	} {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
 
@@ -59,7 +60,7 @@ func TestStatusPages(t *testing.T) {
 	}
 	defer conn.Close()
 	name, path := busapi.Names(s.name)
-	var st busapi.Status
+	var st status.Site
 	systemdtest.Eventually(t, 10*time.Second, "the site running with workers", func() bool {
 		st, err = busapi.Get(conn, name, path)
 		return err == nil && len(st.Workers) > 0 && st.Served >= 3

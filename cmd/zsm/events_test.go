@@ -3,19 +3,19 @@ package main
 import (
 	"testing"
 
-	"github.com/zsm-dev/zsm/broker"
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/journal"
 )
 
 // TestEveryEventHasAMessageID keeps the journal adapter in step with the
 // broker's events.
 func TestEveryEventHasAMessageID(t *testing.T) {
-	for _, ev := range broker.Events {
-		if journal.MessageIDs[ev] == "" {
-			t.Errorf("broker event %q has no MESSAGE_ID in internal/journal", ev)
+	for _, k := range event.Kinds() {
+		if journal.MessageIDs[k] == "" {
+			t.Errorf("event %q has no MESSAGE_ID in internal/journal", k)
 		}
 	}
-	if len(journal.MessageIDs) != len(broker.Events) {
-		t.Errorf("internal/journal names %d events, the broker %d", len(journal.MessageIDs), len(broker.Events))
+	if len(journal.MessageIDs) != len(event.Kinds()) {
+		t.Errorf("internal/journal names %d events, there are %d", len(journal.MessageIDs), len(event.Kinds()))
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/journal"
 	"github.com/zsm-dev/zsm/internal/lines"
 	"github.com/zsm-dev/zsm/internal/logfile"
@@ -17,7 +19,7 @@ import (
 // logDest is where the broker's log and its workers' output go: --log.
 type logDest struct {
 	kind string // "auto", "journal", "stderr", "syslog" or "file"
-	path string // syslog: the socket ("" for /dev/log); file: the file
+	path string // journal, syslog: the socket ("" for the usual one); file: the file
 }
 
 const logUsage = `where the log goes: auto (the journal under systemd, syslog with --daemon, else stderr), journal, stderr, syslog, syslog:SOCKET, or a file (a path with a "/"; reopened on SIGUSR1)`
@@ -51,14 +53,31 @@ func (d logDest) String() string {
 	return d.kind
 }
 
-// logger is the broker's log and where its workers' output goes.
+// logger is where the broker's events go, and its workers' output.
 type logger struct {
-	handler slog.Handler
+	// events is the broker's event sink: a bounded queue in front of the
+	// destination, so that a stalled journal, syslog or disk costs events
+	// (dropped counts them), never the broker's time.
+	events  *event.Queue
 	journal string                        // proc.Spawner.Journal: per-worker journal streams
 	output  func() (io.Writer, io.Writer) // proc.Spawner.Output; nil means the broker's stdout and stderr
 	reopen  func() error                  // on SIGUSR1; nil when there is nothing to reopen
-	close   func()                        // when the broker is done
+	closer  func()                        // closes the destination
 	note    string                        // to say on stderr first: a fallback taken
+}
+
+// queueSize bounds the events waiting for a destination that is slow.
+const queueSize = 1024
+
+// flushTimeout bounds how long a stopping broker waits for its last events
+// to reach a destination.
+const flushTimeout = time.Second
+
+// close delivers what is queued, within flushTimeout, and closes the
+// destination.
+func (l *logger) close() {
+	l.events.Close(flushTimeout)
+	l.closer()
 }
 
 // openLog opens d for site. daemon says that stderr goes nowhere once
@@ -74,10 +93,17 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 			d.kind = "stderr"
 		}
 	}
-	l := &logger{close: func() {}}
+	l := &logger{closer: func() {}}
+	var sink event.Sink
 	switch d.kind {
 	case "journal":
-		l.handler, l.journal = journal.NewHandler(nil), site
+		w, err := journal.Dial(d.path)
+		if err != nil {
+			l.note = fmt.Sprintf("%v: logging to stderr", err)
+			sink = event.Slog(slog.NewTextHandler(os.Stderr, nil))
+			break
+		}
+		sink, l.journal, l.closer = journal.Sink(w.Send), site, func() { w.Close() }
 	case "syslog":
 		c, err := syslog.Dial(d.path)
 		if err != nil {
@@ -86,27 +112,28 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 			} else {
 				l.note = fmt.Sprintf("%v: logging to stderr", err)
 			}
-			l.handler = slog.NewTextHandler(os.Stderr, nil)
+			sink = event.Slog(slog.NewTextHandler(os.Stderr, nil))
 			break
 		}
 		// Broker events as "zsm", the app's lines under the site's name,
 		// as in the journal.
-		l.handler = syslog.NewHandler(c, journal.Identifier)
+		sink = event.Slog(syslog.NewHandler(c, journal.Identifier))
 		l.output = func() (io.Writer, io.Writer) { return c.Lines(site), c.Lines(site) }
-		l.close = func() { c.Close() }
+		l.closer = func() { c.Close() }
 	case "file":
 		f, err := logfile.Open(d.path)
 		if err != nil {
 			return nil, err
 		}
-		l.handler = slog.NewTextHandler(f, nil)
+		sink = event.Slog(slog.NewTextHandler(f, nil))
 		// Whole lines only, so that two workers' output does not mix.
 		l.output = func() (io.Writer, io.Writer) { return fileLines(f), fileLines(f) }
 		l.reopen = f.Reopen
-		l.close = func() { f.Close() }
+		l.closer = func() { f.Close() }
 	default:
-		l.handler = slog.NewTextHandler(os.Stderr, nil)
+		sink = event.Slog(slog.NewTextHandler(os.Stderr, nil))
 	}
+	l.events = event.NewQueue(sink, queueSize)
 	return l, nil
 }
 

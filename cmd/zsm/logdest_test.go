@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zsm-dev/zsm/internal/event"
 )
 
 func TestParseLogDest(t *testing.T) {
@@ -64,11 +65,11 @@ func TestOpenLog(t *testing.T) {
 	if err != nil || l.note != "" {
 		t.Fatalf("syslog: %v, note %q", err, l.note)
 	}
-	slog.New(l.handler).Info("worker ready", "pid", 7)
+	l.events.Event(event.Event{Kind: event.WorkerReady, Message: "worker ready", Pid: 7})
 	out, _ := l.output()
 	io.WriteString(out, "app says hi\n")
 	got := recv() + "|" + recv()
-	for _, want := range []string{"<30>", " zsm[", "]: worker ready pid=7", "<30>", " blog[", "]: app says hi"} {
+	for _, want := range []string{"<30>", " zsm[", "]: worker ready event=worker-ready pid=7", "<30>", " blog[", "]: app says hi"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("syslog got %q, missing %q", got, want)
 		}
@@ -80,7 +81,12 @@ func TestOpenLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slog.New(l.handler).Info("worker ready")
+	l.events.Event(event.Event{Kind: event.WorkerReady, Message: "worker ready"})
+	// The event goes through the queue: wait for it to land first.
+	eventually(t, "the event in the log file", func() bool {
+		b, _ := os.ReadFile(path)
+		return bytes.Contains(b, []byte(`msg="worker ready"`))
+	})
 	o1, _ := l.output()
 	o2, _ := l.output()
 	io.WriteString(o1, "first wor")
@@ -104,8 +110,29 @@ func TestOpenLog(t *testing.T) {
 	if err != nil || !strings.Contains(l.note, "the broker's log is lost; give --log FILE") {
 		t.Errorf("daemon without syslog: %v, note %q", err, l.note)
 	}
+	l.close()
 	l, err = openLog(logDest{kind: "syslog", path: filepath.Join(dir, "none")}, "blog", false)
 	if err != nil || !strings.Contains(l.note, "logging to stderr") || l.output != nil {
 		t.Errorf("no syslog: %v, note %q", err, l.note)
+	}
+	l.close()
+	l, err = openLog(logDest{kind: "journal", path: filepath.Join(dir, "none")}, "blog", false)
+	if err != nil || !strings.Contains(l.note, "logging to stderr") || l.journal != "" {
+		t.Errorf("no journal: %v, note %q, worker streams %q", err, l.note, l.journal)
+	}
+	l.close()
+}
+
+// eventually polls cond until it holds, failing the test after 10s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
 	}
 }

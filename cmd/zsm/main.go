@@ -1,6 +1,3 @@
-// Command zsm is the zsm broker: `zsm serve --site NAME` runs one site of a
-// configuration file (docs/config.md), normally started by systemd through
-// the units zsmgen writes.
 package main
 
 import (
@@ -29,8 +26,8 @@ commands:
   reload --site NAME [--wait]         reload a running site's configuration and
                                       workers without refusing a connection;
                                       --wait waits for the outcome
-  status [--json] [SITE]              every site running on this host (D-Bus),
-                                      or one in detail
+  status [--json] [SITE]              every site running on this host, or one
+                                      in detail
   status --serve ADDR                 a web page of every site (HTML, ?json,
                                       /metrics), at 127.0.0.1:PORT or unix:PATH
   drain SITE                          stop a site's workers gracefully
@@ -51,7 +48,7 @@ func run(args []string) int {
 	case "reload":
 		err = reload(args[1:])
 	case "status":
-		err = status(args[1:], os.Stdout)
+		err = statusCmd(args[1:], os.Stdout)
 	case "drain":
 		err = drain(args[1:])
 	case proc.ShimCommand:

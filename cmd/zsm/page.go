@@ -9,16 +9,17 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/zsm-dev/zsm/broker"
-	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/sockets"
+	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/internal/statuspage"
 )
 
-// servePage serves the status page for source on addr until ctx is done.
-// A unix socket is created mode 0600 and removed afterwards.
-func servePage(ctx context.Context, addr config.Address, runtimeDir string, source func(context.Context) ([]busapi.Status, error), log *slog.Logger) error {
+// servePage serves the status page for source on addr until ctx is done,
+// telling notice where. A unix socket is created mode 0600 and removed
+// afterwards.
+func servePage(ctx context.Context, addr config.Address, runtimeDir string, source func(context.Context) ([]status.Site, error),
+	notice func(slog.Level, string, ...slog.Attr)) error {
 	set, err := sockets.Bind(&config.Site{Name: "status", Listen: []config.Address{addr}}, runtimeDir)
 	if err != nil {
 		return fmt.Errorf("status page: %w", err)
@@ -29,13 +30,13 @@ func servePage(ctx context.Context, addr config.Address, runtimeDir string, sour
 		return fmt.Errorf("status page: %w", err)
 	}
 	srv := &http.Server{Handler: statuspage.Handler(source), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
+	stop := context.AfterFunc(ctx, func() {
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shut)
-	}()
-	log.Info("status page", "event", broker.EventNotice, "listen", addr.String())
+	})
+	defer stop()
+	notice(slog.LevelInfo, "status page", slog.String("listen", addr.String()))
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("status page: %w", err)
 	}

@@ -25,17 +25,19 @@ func reload(args []string) error {
 		fmt.Fprintln(os.Stderr, "usage: zsm reload --site NAME [--wait]")
 		return errUsage
 	}
-	cmd := control.ReloadAsync
-	if *wait {
-		cmd = control.Reload
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	dir, err := runtimeDir()
 	if err != nil {
 		return err
 	}
-	if err := control.Request(ctx, dir, *site, cmd); err != nil {
+	c := control.NewClient(dir, *site)
+	if *wait {
+		err = c.Reload(ctx)
+	} else {
+		err = c.ReloadAsync(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("reload %s: %w", *site, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,21 +11,23 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
-	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
+	"github.com/zsm-dev/zsm/internal/control"
+	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
-// status prints every site on the user's bus, or one in detail.
-func status(args []string, stdout io.Writer) error {
+// The command line reaches brokers through their control sockets
+// (internal/control), which every broker has, with or without systemd or
+// a session bus.
+
+// status prints every running site of this user, or one in detail.
+func statusCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	serveAddr := fs.String("serve", "", "serve a status page of every site at this address (127.0.0.1:PORT or unix:PATH) instead")
@@ -32,31 +35,33 @@ func status(args []string, stdout io.Writer) error {
 		fmt.Fprintln(os.Stderr, "usage: zsm status [--json] [SITE] | zsm status --serve ADDR")
 		return errUsage
 	}
-	conn, err := busapi.Connect()
+	rtDir, err := runtimeDir()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	if *serveAddr != "" {
-		return servePageForAll(conn, *serveAddr)
+		return servePageForAll(rtDir, *serveAddr)
 	}
-	sites, err := busapi.List(conn)
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(sites, func(a, b busapi.Status) int { return strings.Compare(a.Site, b.Site) })
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	var sites []status.Site
 	if fs.NArg() == 1 {
-		i := slices.IndexFunc(sites, func(s busapi.Status) bool { return s.Site == fs.Arg(0) })
-		if i < 0 {
-			return fmt.Errorf("site %q is not running (no broker on the bus)", fs.Arg(0))
+		st, err := control.NewClient(rtDir, fs.Arg(0)).Status(ctx)
+		if errors.Is(err, control.ErrNotRunning) {
+			return fmt.Errorf("site %q is not running (no broker answers on %s)", fs.Arg(0), control.Path(rtDir, fs.Arg(0)))
 		}
-		sites = sites[i : i+1]
+		if err != nil {
+			return fmt.Errorf("site %s: %w", fs.Arg(0), err)
+		}
+		sites = []status.Site{st}
+	} else if sites, err = control.List(ctx, rtDir); err != nil {
+		return err
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if sites == nil {
-			sites = []busapi.Status{}
+			sites = []status.Site{}
 		}
 		return enc.Encode(sites)
 	}
@@ -66,9 +71,12 @@ func status(args []string, stdout io.Writer) error {
 	return table(stdout, sites)
 }
 
-// servePageForAll serves every site on the bus as a web page until SIGTERM
+// requestTimeout bounds a command's wait for a broker's answer.
+const requestTimeout = 10 * time.Second
+
+// servePageForAll serves every running site as a web page until SIGTERM
 // or SIGINT.
-func servePageForAll(conn *dbus.Conn, addr string) error {
+func servePageForAll(rtDir, addr string) error {
 	a, err := hclconfig.ParseAddress(addr)
 	if err != nil {
 		return err
@@ -76,14 +84,14 @@ func servePageForAll(conn *dbus.Conn, addr string) error {
 	if a.Net == config.NetTCP && !loopback(a.Host) {
 		fmt.Fprintf(os.Stderr, "zsm: warning: %s is reachable from other hosts; the page shows commands and errors\n", addr)
 	}
-	rtDir, err := runtimeDir()
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	return servePage(ctx, a, rtDir, func(context.Context) ([]busapi.Status, error) { return busapi.List(conn) }, log)
+	log := event.Slog(slog.NewTextHandler(os.Stderr, nil))
+	notice := func(level slog.Level, msg string, attrs ...slog.Attr) {
+		log.Event(event.Event{Time: time.Now(), Level: level, Message: msg, Attrs: attrs})
+	}
+	source := func(ctx context.Context) ([]status.Site, error) { return control.List(ctx, rtDir) }
+	return servePage(ctx, a, rtDir, source, notice)
 }
 
 func loopback(host string) bool {
@@ -92,7 +100,7 @@ func loopback(host string) bool {
 }
 
 // table prints one line per site.
-func table(w io.Writer, sites []busapi.Status) error {
+func table(w io.Writer, sites []status.Site) error {
 	if len(sites) == 0 {
 		_, err := fmt.Fprintln(w, "no site is running")
 		return err
@@ -107,7 +115,7 @@ func table(w io.Writer, sites []busapi.Status) error {
 }
 
 // detail prints one site with its workers.
-func detail(w io.Writer, s busapi.Status, now time.Time) error {
+func detail(w io.Writer, s status.Site, now time.Time) error {
 	fmt.Fprintf(w, "site:        %s (%s)\n", s.Site, s.Mode)
 	fmt.Fprintf(w, "state:       %s, generation %d, breaker %s\n", s.State, s.Generation, s.Breaker)
 	fmt.Fprintf(w, "connections: %d accepted, %d served, %d active, %d queued, %d shed, %d failed\n",
@@ -115,6 +123,9 @@ func detail(w io.Writer, s busapi.Status, now time.Time) error {
 	fmt.Fprintf(w, "restarts:    %d\n", s.Restarts)
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error:  %s\n", s.LastError)
+	}
+	if s.LogDropped > 0 {
+		fmt.Fprintf(w, "log:         %d events dropped (a log destination could not keep up)\n", s.LogDropped)
 	}
 	if len(s.Workers) == 0 {
 		_, err := fmt.Fprintln(w, "workers:     none")
@@ -129,16 +140,20 @@ func detail(w io.Writer, s busapi.Status, now time.Time) error {
 	return tw.Flush()
 }
 
-// drain asks a site's broker, over the bus, to stop its workers gracefully.
+// drain asks a site's broker to stop its workers gracefully.
 func drain(args []string) error {
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: zsm drain SITE")
 		return errUsage
 	}
-	conn, err := busapi.Connect()
+	rtDir, err := runtimeDir()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	return busapi.Call(conn, args[0], "Drain")
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := control.NewClient(rtDir, args[0]).Drain(ctx); err != nil {
+		return fmt.Errorf("drain %s: %w", args[0], err)
+	}
+	return nil
 }

@@ -8,17 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-var sites = []busapi.Status{{
+var sites = []status.Site{{
 	Site: "blog", Mode: "handoff", State: "running", Generation: 3, Accepted: 18342, Served: 18330,
 	Active: 3, Shed: 7, Failed: 2, Restarts: 1, Breaker: "closed",
-	Workers: []busapi.Worker{
+	Workers: []status.Worker{
 		{Pid: 41237, State: "ready", Served: 18291, Started: uint64(now.Add(-2*time.Hour - 13*time.Minute).UnixMicro()), RSS: 48 << 20},
 		{Pid: 41990, State: "starting", Started: uint64(now.Add(-2 * time.Second).UnixMicro()), RSS: 6 << 20},
 	},

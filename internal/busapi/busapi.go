@@ -1,15 +1,3 @@
-// Package busapi puts each running site on the user's D-Bus session bus,
-// and reads them back for `zsm status`. docs/dbus.md describes the
-// interface, version 1:
-//
-//	bus name   dev.zsm.Site.NAME       (NAME escaped as go-systemd's PathBusEscape)
-//	object     /dev/zsm/Site/NAME
-//	interface  dev.zsm.Site1
-//
-// with read-only properties (emitting PropertiesChanged, at most every
-// Interval), the signals WorkerStarted, WorkerExited and Error, and the
-// methods Reload, SetPool and Drain, which only the user who runs the
-// broker may call.
 package busapi
 
 import (
@@ -20,16 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/godbus/dbus/v5/prop"
+
+	"github.com/zsm-dev/zsm/internal/control"
+	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // Names of the interface, version 1.
@@ -42,41 +32,6 @@ const (
 // Interval bounds how often properties are refreshed and PropertiesChanged
 // sent.
 const Interval = 500 * time.Millisecond
-
-// Worker is one worker, as the Workers property carries it: (usttt).
-type Worker struct {
-	Pid     uint32
-	State   string // starting, ready, draining
-	Served  uint64
-	Started uint64 // Unix time in microseconds
-	RSS     uint64 // bytes
-}
-
-// Status is a site's state, as its properties carry it.
-type Status struct {
-	Site       string
-	Mode       string
-	State      string // cold, starting, running, failing, stopping
-	Generation uint32
-	Workers    []Worker
-	Accepted   uint64
-	Served     uint64
-	Active     uint32
-	Queued     uint32
-	Shed       uint64
-	Failed     uint64
-	Restarts   uint64
-	Breaker    string // closed, open, half-open
-	LastError  string
-}
-
-// Site is what the bus object exposes.
-type Site interface {
-	Status(ctx context.Context) (Status, error)
-	Reload(ctx context.Context) error
-	SetPool(ctx context.Context, minIdle, max int) error
-	Drain(ctx context.Context) error
-}
 
 // Names returns the bus name and object path of site.
 func Names(site string) (string, dbus.ObjectPath) {
@@ -105,7 +60,7 @@ func Connect() (*dbus.Conn, error) {
 // Server is one site's object on the bus.
 type Server struct {
 	conn  *dbus.Conn
-	site  Site
+	site  control.Controller
 	name  string
 	path  dbus.ObjectPath
 	props *prop.Properties
@@ -116,7 +71,7 @@ type Server struct {
 
 // Export puts site on conn under its name and path. The caller closes conn
 // (which releases the name) after Run returns.
-func Export(conn *dbus.Conn, name string, site Site) (*Server, error) {
+func Export(conn *dbus.Conn, name string, site control.Controller) (*Server, error) {
 	busName, path := Names(name)
 	s := &Server{conn: conn, site: site, name: name, path: path, last: map[string]any{}}
 	st, err := site.Status(context.Background())
@@ -169,8 +124,8 @@ func Export(conn *dbus.Conn, name string, site Site) (*Server, error) {
 	return s, nil
 }
 
-// propMap turns a Status into the property map.
-func (s *Server) propMap(st Status) map[string]*prop.Prop {
+// propMap turns a status into the property map.
+func (s *Server) propMap(st status.Site) map[string]*prop.Prop {
 	m := map[string]*prop.Prop{}
 	for name, v := range values(st) {
 		s.last[name] = v
@@ -180,16 +135,16 @@ func (s *Server) propMap(st Status) map[string]*prop.Prop {
 }
 
 // values lists the properties of st by name.
-func values(st Status) map[string]any {
+func values(st status.Site) map[string]any {
 	workers := st.Workers
 	if workers == nil {
-		workers = []Worker{}
+		workers = []status.Worker{}
 	}
 	return map[string]any{
 		"Site": st.Site, "Mode": st.Mode, "State": st.State, "Generation": st.Generation,
 		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
-		"Breaker": st.Breaker, "LastError": st.LastError,
+		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
 	}
 }
 
@@ -255,78 +210,33 @@ func (s *Server) emit(signal string, args ...any) {
 	s.conn.Emit(s.path, Interface+"."+signal, args...)
 }
 
-// Handler is an slog.Handler that passes records on to next and, once
-// SetServer was called, turns the broker's events into signals:
-// worker-started → WorkerStarted, worker-exited and worker-crashed →
-// WorkerExited, and errors → Error.
-type Handler struct {
-	next   slog.Handler
-	server *atomic.Pointer[Server] // shared by the handlers WithAttrs makes
-}
-
-// Tee returns a Handler sending to next, and to a Server's signals once
-// SetServer is called.
-func Tee(next slog.Handler) *Handler {
-	return &Handler{next: next, server: new(atomic.Pointer[Server])}
-}
-
-// SetServer starts the signals.
-func (h *Handler) SetServer(s *Server) { h.server.Store(s) }
-
-func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
-
-func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &Handler{next: h.next.WithAttrs(as), server: h.server}
-}
-
-func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{next: h.next.WithGroup(name), server: h.server}
-}
-
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	srv := h.server.Load()
-	if srv == nil {
-		return h.next.Handle(ctx, r)
+// Event turns the broker's events into signals: WorkerStarted,
+// WorkerExited (for an exit asked for or not), and Error for every event
+// of error level. Emitting writes to the bus: put the Server behind an
+// event.Queue.
+func (s *Server) Event(e event.Event) {
+	switch e.Kind {
+	case event.WorkerStarted:
+		s.emit("WorkerStarted", uint32(e.Pid))
+	case event.WorkerExited, event.WorkerCrashed:
+		s.emit("WorkerExited", uint32(e.Pid), e.Status)
 	}
-	var event, status string
-	var pid uint64
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "event":
-			event = a.Value.String()
-		case "pid":
-			pid, _ = strconv.ParseUint(a.Value.String(), 10, 32)
-		case "status":
-			status = a.Value.String()
+	if e.Level >= slog.LevelError {
+		msg := e.Message
+		if e.Err != "" {
+			msg += ": " + e.Err
 		}
-		return true
-	})
-	switch event {
-	case "worker-started":
-		srv.emit("WorkerStarted", uint32(pid))
-	case "worker-exited", "worker-crashed":
-		srv.emit("WorkerExited", uint32(pid), status)
+		s.emit("Error", msg)
 	}
-	if r.Level >= slog.LevelError {
-		msg := r.Message
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "err" {
-				msg += ": " + a.Value.String()
-			}
-			return true
-		})
-		srv.emit("Error", msg)
-	}
-	return h.next.Handle(ctx, r)
 }
 
 // List returns the status of every site on the bus, in the bus's order.
-func List(conn *dbus.Conn) ([]Status, error) {
+func List(conn *dbus.Conn) ([]status.Site, error) {
 	var names []string
 	if err := conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names); err != nil {
 		return nil, err
 	}
-	var out []Status
+	var out []status.Site
 	for _, n := range names {
 		if !strings.HasPrefix(n, NamePrefix) {
 			continue
@@ -342,12 +252,12 @@ func List(conn *dbus.Conn) ([]Status, error) {
 }
 
 // Get reads one site's properties.
-func Get(conn *dbus.Conn, name string, path dbus.ObjectPath) (Status, error) {
+func Get(conn *dbus.Conn, name string, path dbus.ObjectPath) (status.Site, error) {
 	var all map[string]dbus.Variant
 	if err := conn.Object(name, path).Call("org.freedesktop.DBus.Properties.GetAll", 0, Interface).Store(&all); err != nil {
-		return Status{}, err
+		return status.Site{}, err
 	}
-	var st Status
+	var st status.Site
 	v := reflect.ValueOf(&st).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)

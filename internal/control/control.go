@@ -1,44 +1,51 @@
-// Package control is the broker's local control socket: how `zsm reload`
-// (the units' ExecReload=) asks a running broker to reload and waits for the
-// outcome. One request per connection, one line each way:
-//
-//	> RELOAD             (or RELOAD-ASYNC: answer once the reload is asked for)
-//	< OK
-//	< ERROR the reason, on one line
-//
-// The socket is $XDG_RUNTIME_DIR/zsm/SITE.control, mode 0600 in a 0700
-// directory: only the user who runs the broker may use it.
 package control
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/sockets"
+	"github.com/zsm-dev/zsm/internal/status"
 )
+
+// Controller drives one site's broker.
+type Controller interface {
+	// Status returns the site's state.
+	Status(ctx context.Context) (status.Site, error)
+	// Reload re-reads the configuration and replaces the workers without
+	// refusing a connection; it returns once done, or failed.
+	Reload(ctx context.Context) error
+	// SetPool changes min_idle and max until the next reload.
+	SetPool(ctx context.Context, minIdle, max int) error
+	// Drain stops every worker gracefully; the next connection starts
+	// the pool again.
+	Drain(ctx context.Context) error
+}
 
 // Path is the control socket of site under runtimeDir.
 func Path(runtimeDir, site string) string {
 	return filepath.Join(runtimeDir, "zsm", site+".control")
 }
 
-// Commands.
+// Commands of the protocol.
 const (
-	Reload      = "RELOAD"       // reload and answer with the outcome
-	ReloadAsync = "RELOAD-ASYNC" // start a reload and answer at once
+	cmdStatus      = "STATUS"
+	cmdReload      = "RELOAD"
+	cmdReloadAsync = "RELOAD-ASYNC"
+	cmdSetPool     = "SET-POOL"
+	cmdDrain       = "DRAIN"
 )
-
-// Handler carries out a command; a nil error answers OK.
-type Handler func(ctx context.Context, cmd string) error
 
 // Server serves a control socket.
 type Server struct {
@@ -67,70 +74,66 @@ func Listen(runtimeDir, site string) (*Server, error) {
 	return &Server{set: set, ln: ln}, nil
 }
 
-// Serve answers requests with h until ctx is done, then closes the socket
-// and removes its file. It returns once every request it took is answered.
-func (s *Server) Serve(ctx context.Context, h Handler) {
-	go func() {
-		<-ctx.Done()
-		s.ln.Close()
-	}()
+// Serve answers requests with c until ctx is done, then closes the socket
+// and removes its file. It returns once every request it took is
+// answered and every reload it started has returned.
+func (s *Server) Serve(ctx context.Context, c Controller) {
+	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
+	defer stop()
 	for {
-		c, err := s.ln.Accept()
+		conn, err := s.ln.Accept()
 		if err != nil {
 			break
 		}
-		s.wg.Go(func() { serveConn(ctx, c, h) })
+		s.wg.Go(func() { s.serveConn(ctx, conn, c) })
 	}
 	s.wg.Wait()
 	s.set.Close()
 }
 
-func serveConn(ctx context.Context, c net.Conn, h Handler) {
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, c Controller) {
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
 		return
 	}
-	c.SetReadDeadline(time.Time{})
-	cmd := strings.TrimSpace(line)
-	var answer string
-	switch err := h(ctx, cmd); {
-	case err == nil:
-		answer = "OK"
-	default:
+	conn.SetReadDeadline(time.Time{})
+	answer, err := s.do(ctx, c, strings.Fields(line))
+	if err != nil {
 		answer = "ERROR " + strings.ReplaceAll(err.Error(), "\n", " | ")
 	}
-	fmt.Fprintln(c, answer)
+	fmt.Fprintln(conn, answer)
 }
 
-// ErrNotRunning means no broker answers on the site's control socket.
-var ErrNotRunning = errors.New("control: no broker is running for the site")
-
-// Request sends cmd to site's broker and waits for its answer.
-func Request(ctx context.Context, runtimeDir, site, cmd string) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", Path(runtimeDir, site))
-	if err != nil {
-		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+// do carries out one request; it returns the answer's line.
+func (s *Server) do(ctx context.Context, c Controller, req []string) (string, error) {
+	if len(req) == 0 {
+		return "", errors.New("empty request")
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
+	switch cmd, args := req[0], req[1:]; {
+	case cmd == cmdStatus && len(args) == 0:
+		st, err := c.Status(ctx)
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(st)
+		return "OK " + string(b), err
+	case cmd == cmdReload && len(args) == 0:
+		return "OK", c.Reload(ctx)
+	case cmd == cmdReloadAsync && len(args) == 0:
+		// The broker logs the outcome.
+		s.wg.Go(func() { c.Reload(ctx) })
+		return "OK", nil
+	case cmd == cmdSetPool && len(args) == 2:
+		minIdle, err1 := strconv.Atoi(args[0])
+		max, err2 := strconv.Atoi(args[1])
+		if err1 != nil || err2 != nil {
+			return "", fmt.Errorf("%s %s: want two numbers", cmd, strings.Join(args, " "))
+		}
+		return "OK", c.SetPool(ctx, minIdle, max)
+	case cmd == cmdDrain && len(args) == 0:
+		return "OK", c.Drain(ctx)
 	}
-	if _, err := fmt.Fprintln(c, cmd); err != nil {
-		return fmt.Errorf("control: %w", err)
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("control: the broker did not answer: %w", err)
-	}
-	line = strings.TrimSpace(line)
-	if msg, ok := strings.CutPrefix(line, "ERROR "); ok {
-		return errors.New(msg)
-	}
-	if line != "OK" {
-		return fmt.Errorf("control: unexpected answer %q", line)
-	}
-	return nil
+	return "", fmt.Errorf("unknown request %q", strings.Join(req, " "))
 }

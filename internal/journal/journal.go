@@ -1,14 +1,6 @@
-// Package journal sends the broker's events to systemd's journal as
-// structured entries (systemd.journal-fields(7)): every field zsm writes is
-// named here, once. Handler is an slog.Handler: a record's message becomes
-// MESSAGE=, its level PRIORITY=, and its attributes journal fields, with
-// "event" giving ZSM_EVENT= and a MESSAGE_ID= per kind of event, so that
-// `journalctl ZSM_SITE=blog ZSM_EVENT=worker-crashed` or `journalctl
-// MESSAGE_ID=...` find them.
 package journal
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +8,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/internal/event"
 )
 
 // Journal fields zsm writes.
@@ -35,122 +29,77 @@ const (
 // Identifier is the SYSLOG_IDENTIFIER of the broker's own entries.
 const Identifier = "zsm"
 
-// fields maps slog attribute keys to journal fields; other keys become
-// ZSM_<KEY>.
+// fields maps event attribute keys (event.Record) to journal fields;
+// other keys become ZSM_<KEY>.
 var fields = map[string]string{
-	"site":       FieldSite,
-	"event":      FieldEvent,
-	"pid":        FieldWorkerPid,
-	"worker":     FieldWorker,
-	"generation": FieldGeneration,
-	"status":     FieldExitStatus,
-	"err":        FieldError,
-	"reason":     FieldReason,
+	event.KeySite:       FieldSite,
+	event.KeyKind:       FieldEvent,
+	event.KeyPid:        FieldWorkerPid,
+	event.KeyWorker:     FieldWorker,
+	event.KeyGeneration: FieldGeneration,
+	event.KeyStatus:     FieldExitStatus,
+	event.KeyErr:        FieldError,
+	event.KeyReason:     FieldReason,
 }
 
-// MessageIDs gives each broker event (broker.Events) its MESSAGE_ID.
-var MessageIDs = map[string]string{
-	"broker-ready":       "6ed91edb7d2151ccb952121d4805726e",
-	"first-connection":   "c87dd9d1828a588986fb7657199077f7",
-	"worker-started":     "920fe3eb65d15cb6bdc7d4753954782c",
-	"worker-ready":       "5e08edcda66055478d0c9d01b7a66659",
-	"worker-exited":      "0faca9b4a4425fb6bcab600f21fca3db",
-	"worker-crashed":     "b73ea57526fc5e01b015139d1c929b69",
-	"start-failed":       "576c0bb04112544e9fd495192d20f6bb",
-	"worker-stopping":    "370be59118835cd59382200bf1357bff",
-	"worker-killed":      "6c9d04d898f85e95b94901724a1207ee",
-	"protocol-error":     "4530bc53067e55e095132606e994ce5a",
-	"connection-refused": "4066ac2bfa3e57119184508b66527519",
-	"breaker-open":       "5bfd2d0b08e0569e9499f15d97490f25",
-	"breaker-closed":     "26c7920b52eb5465a2255766a5ce8f9b",
-	"reloading":          "11c7f827de1c57c2979ed7298c338fbb",
-	"reloaded":           "b6e8f106977d55b1b13c63b9e3d25c33",
-	"reload-failed":      "be4eadac46545c46943f79ec1492b5e3",
-	"recycling":          "8d251adf5f0d52aba084ab19f14886a4",
-	"idle":               "438d6c9bd5e1518cb7c37e0e5fe8be87",
-	"stopping":           "cef3b7dd172d50aba97d7afc48584b72",
-	"connections-stored": "24d0bff5fcf453a8a60b6469d25cf365",
-	"accept-failed":      "4f9828e998c75de79176bbc72a527cbb",
-	"notice":             "15f75ca0f29953ddb80d96f62c1bb7bb",
+// MessageIDs gives each kind of event its MESSAGE_ID.
+var MessageIDs = map[event.Kind]string{
+	event.BrokerReady:     "6ed91edb7d2151ccb952121d4805726e",
+	event.FirstConnection: "c87dd9d1828a588986fb7657199077f7",
+	event.WorkerStarted:   "920fe3eb65d15cb6bdc7d4753954782c",
+	event.WorkerReady:     "5e08edcda66055478d0c9d01b7a66659",
+	event.WorkerExited:    "0faca9b4a4425fb6bcab600f21fca3db",
+	event.WorkerCrashed:   "b73ea57526fc5e01b015139d1c929b69",
+	event.StartFailed:     "576c0bb04112544e9fd495192d20f6bb",
+	event.WorkerStopping:  "370be59118835cd59382200bf1357bff",
+	event.WorkerKilled:    "6c9d04d898f85e95b94901724a1207ee",
+	event.ProtocolError:   "4530bc53067e55e095132606e994ce5a",
+	event.Refused:         "4066ac2bfa3e57119184508b66527519",
+	event.BreakerOpen:     "5bfd2d0b08e0569e9499f15d97490f25",
+	event.BreakerClosed:   "26c7920b52eb5465a2255766a5ce8f9b",
+	event.Reloading:       "11c7f827de1c57c2979ed7298c338fbb",
+	event.Reloaded:        "b6e8f106977d55b1b13c63b9e3d25c33",
+	event.ReloadFailed:    "be4eadac46545c46943f79ec1492b5e3",
+	event.Recycling:       "8d251adf5f0d52aba084ab19f14886a4",
+	event.Idle:            "438d6c9bd5e1518cb7c37e0e5fe8be87",
+	event.Stopping:        "cef3b7dd172d50aba97d7afc48584b72",
+	event.Stored:          "24d0bff5fcf453a8a60b6469d25cf365",
+	event.AcceptFailed:    "4f9828e998c75de79176bbc72a527cbb",
+	event.Notice:          "15f75ca0f29953ddb80d96f62c1bb7bb",
 }
 
-// Sender writes one entry; journal.Send in production.
+// Sender writes one entry: a Writer's Send.
 type Sender func(message string, priority journal.Priority, vars map[string]string) error
 
-// Handler is an slog.Handler that writes to the journal.
-type Handler struct {
-	send  Sender
-	attrs []slog.Attr
-	group string
+// Sink returns an event.Sink that writes each event as one entry with
+// send: MESSAGE= is the event's message followed by its fields as
+// key=value (less the site and the kind, which have fields of their own),
+// PRIORITY= its level. It blocks while send does: put it behind an
+// event.Queue.
+func Sink(send Sender) event.Sink {
+	return event.Func(func(e event.Event) {
+		send(Entry(e))
+	})
 }
 
-// NewHandler returns a Handler writing with send (nil: journal.Send).
-func NewHandler(send Sender) *Handler {
-	if send == nil {
-		send = journal.Send
-	}
-	return &Handler{send: send}
-}
-
-// Enabled implements slog.Handler: every level is written.
-func (h *Handler) Enabled(context.Context, slog.Level) bool { return true }
-
-// Handle writes r as one entry.
-func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+// Entry is the journal entry for e: its message, priority and fields.
+func Entry(e event.Event) (string, journal.Priority, map[string]string) {
+	r := event.Record(e)
 	vars := map[string]string{FieldIdentifier: Identifier}
 	var text strings.Builder
 	text.WriteString(r.Message)
-	add := func(a slog.Attr) {
-		a.Value = a.Value.Resolve()
-		if a.Equal(slog.Attr{}) {
-			return
-		}
-		key := a.Key
-		v := a.Value.String()
-		vars[fieldName(key)] = v
-		if key != "event" && key != "site" {
-			fmt.Fprintf(&text, " %s=%s", key, quote(v))
-		}
-	}
-	for _, a := range h.attrs {
-		add(a)
-	}
 	r.Attrs(func(a slog.Attr) bool {
-		add(h.grouped(a))
+		v := a.Value.Resolve().String()
+		vars[fieldName(a.Key)] = v
+		if a.Key != event.KeyKind && a.Key != event.KeySite {
+			fmt.Fprintf(&text, " %s=%s", a.Key, quote(v))
+		}
 		return true
 	})
-	if id, ok := MessageIDs[vars[FieldEvent]]; ok {
+	if id, ok := MessageIDs[e.Kind]; ok {
 		vars[FieldMessageID] = id
 	}
-	return h.send(text.String(), priority(r.Level), vars)
-}
-
-// WithAttrs implements slog.Handler.
-func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
-	h2 := *h
-	h2.attrs = append([]slog.Attr(nil), h.attrs...)
-	for _, a := range as {
-		h2.attrs = append(h2.attrs, h.grouped(a))
-	}
-	return &h2
-}
-
-// grouped prefixes a's key with the handler's group, as it is now.
-func (h *Handler) grouped(a slog.Attr) slog.Attr {
-	if h.group != "" {
-		a.Key = h.group + "_" + a.Key
-	}
-	return a
-}
-
-// WithGroup implements slog.Handler: a group prefixes its keys.
-func (h *Handler) WithGroup(name string) slog.Handler {
-	h2 := *h
-	if h2.group != "" {
-		name = h2.group + "_" + name
-	}
-	h2.group = name
-	return &h2
+	return text.String(), priority(r.Level), vars
 }
 
 // fieldName is the journal field for an attribute key: A-Z, 0-9, _ only.

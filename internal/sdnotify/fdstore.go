@@ -10,16 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StoreFD hands f to the service manager's file descriptor store under
+// StoreFD hands fd to the service manager's file descriptor store under
 // name (FDSTORE=1, FDNAME=; the unit needs FileDescriptorStoreMax=): the
 // next start of the service gets it back in LISTEN_FDS with that name.
-// The manager keeps a duplicate; the caller still owns f. go-systemd's
+// The manager keeps a duplicate; the caller still owns fd. go-systemd's
 // SdNotify cannot send fds, hence this sendmsg.
-func (n *Notifier) StoreFD(name string, f *os.File) error {
+func (n *Notifier) StoreFD(name string, fd int) error {
 	if n == nil || !n.enabled {
 		return errors.New("sdnotify: no service manager to store fds in")
 	}
-	return send(fmt.Sprintf("FDSTORE=1\nFDNAME=%s", name), int(f.Fd()))
+	return send(fmt.Sprintf("FDSTORE=1\nFDNAME=%s", name), fd)
 }
 
 // RemoveFDs drops every stored fd called name (FDSTOREREMOVE=1).

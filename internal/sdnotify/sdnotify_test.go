@@ -61,7 +61,7 @@ func TestStoreFD(t *testing.T) {
 	}
 	defer f.Close()
 	f.WriteString("state")
-	if err := n.StoreFD("zsm-conn", f); err != nil {
+	if err := n.StoreFD("zsm-conn", int(f.Fd())); err != nil {
 		t.Fatal(err)
 	}
 	buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))

@@ -2,7 +2,7 @@
 // spirit of Apache's mod_status, the same data as JSON, and Prometheus
 // metrics, for one site (a site's own page) or for every site on the host
 // (`zsm status --serve ADDR`). Its input is what each site exposes on the
-// bus: a []busapi.Status, read afresh on every request.
+// bus: a []status.Site, read afresh on every request.
 //
 // Handler serves, for GET and HEAD only (anything else gets 405):
 //
@@ -44,6 +44,7 @@
 //	Restarts    number   workers that exited unexpectedly
 //	Breaker     string   closed, open, half-open
 //	LastError   string   the last error, in words; "" when none
+//	LogDropped  number   broker events a log sink dropped rather than stall serving
 //
 // An empty host is [].
 //
@@ -60,6 +61,7 @@
 //	zsm_connections_shed_total         counter  Shed
 //	zsm_connections_failed_total       counter  Failed
 //	zsm_worker_restarts_total          counter  Restarts
+//	zsm_log_dropped_total              counter  LogDropped
 //	zsm_connections_active             gauge    Active
 //	zsm_connections_queued             gauge    Queued
 //	zsm_workers{state}                 gauge    workers by state: starting, ready and

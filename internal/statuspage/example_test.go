@@ -7,15 +7,15 @@ import (
 	"net/http/httptest"
 	"os"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/internal/statuspage"
 )
 
 func ExampleHandler() {
-	h := statuspage.Handler(func(ctx context.Context) ([]busapi.Status, error) {
-		return []busapi.Status{{
+	h := statuspage.Handler(func(ctx context.Context) ([]status.Site, error) {
+		return []status.Site{{
 			Site: "blog", Mode: "handoff", State: "running", Generation: 2, Breaker: "closed",
-			Workers:  []busapi.Worker{{Pid: 4242, State: "ready", Served: 10, RSS: 25 << 20}},
+			Workers:  []status.Worker{{Pid: 4242, State: "ready", Served: 10, RSS: 25 << 20}},
 			Accepted: 11, Served: 10, Active: 1,
 		}}, nil
 	})
@@ -44,6 +44,9 @@ func ExampleHandler() {
 	// # HELP zsm_worker_restarts_total Workers that exited unexpectedly.
 	// # TYPE zsm_worker_restarts_total counter
 	// zsm_worker_restarts_total{site="blog"} 0
+	// # HELP zsm_log_dropped_total Broker events a log, journal or bus sink dropped rather than stall serving.
+	// # TYPE zsm_log_dropped_total counter
+	// zsm_log_dropped_total{site="blog"} 0
 	// # HELP zsm_connections_active Connections held by workers now.
 	// # TYPE zsm_connections_active gauge
 	// zsm_connections_active{site="blog"} 1

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // testNow is the clock of every test page.
@@ -14,18 +14,18 @@ var testNow = time.Date(2026, time.March, 14, 15, 9, 26, 0, time.UTC)
 func startedAgo(d time.Duration) uint64 { return uint64(testNow.Add(-d).UnixMicro()) }
 
 // coldSite has no worker: the next connection starts one.
-func coldSite() busapi.Status {
-	return busapi.Status{
+func coldSite() status.Site {
+	return status.Site{
 		Site: "wiki", Mode: "listen", State: "cold", Generation: 1,
 		Accepted: 12, Served: 12, Breaker: "closed",
 	}
 }
 
 // runningSite has two workers, one ready and one starting.
-func runningSite() busapi.Status {
-	return busapi.Status{
+func runningSite() status.Site {
+	return status.Site{
 		Site: "blog", Mode: "handoff", State: "running", Generation: 3,
-		Workers: []busapi.Worker{
+		Workers: []status.Worker{
 			{Pid: 41237, State: "ready", Served: 18291, Started: startedAgo(2*time.Hour + 13*time.Minute + 5*time.Second), RSS: 50_541_773},
 			{Pid: 41290, State: "starting", Served: 0, Started: startedAgo(3 * time.Second), RSS: 6_397_952},
 		},
@@ -36,8 +36,8 @@ func runningSite() busapi.Status {
 
 // failingSite has its breaker open, and a last error that tries to inject
 // markup.
-func failingSite() busapi.Status {
-	return busapi.Status{
+func failingSite() status.Site {
+	return status.Site{
 		Site: "api", Mode: "proxy", State: "failing", Generation: 7,
 		Accepted: 120, Served: 76, Shed: 41, Failed: 3, Restarts: 5,
 		Breaker: "open",
@@ -47,9 +47,9 @@ func failingSite() busapi.Status {
 }
 
 // host is every site on a test host, out of order.
-func host() []busapi.Status { return []busapi.Status{runningSite(), coldSite(), failingSite()} }
+func host() []status.Site { return []status.Site{runningSite(), coldSite(), failingSite()} }
 
 // fixed returns a source that returns sites.
-func fixed(sites ...busapi.Status) func(context.Context) ([]busapi.Status, error) {
-	return func(context.Context) ([]busapi.Status, error) { return sites, nil }
+func fixed(sites ...status.Site) func(context.Context) ([]status.Site, error) {
+	return func(context.Context) ([]status.Site, error) { return sites, nil }
 }

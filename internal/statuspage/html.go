@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // refreshSeconds is how often the page reloads itself.
@@ -29,9 +29,13 @@ type stateCount struct {
 	N     int
 }
 
+// siteState is status.Site under a name that does not hide its Site
+// field from the template.
+type siteState = status.Site
+
 // siteView is a site as the page shows it.
 type siteView struct {
-	busapi.Status
+	siteState
 	ID          string // the element id of its section
 	Tone        string // colour of the state: ok, info, warn, bad, muted
 	BreakerTone string
@@ -42,7 +46,7 @@ type siteView struct {
 
 // workerView is a worker as the page shows it.
 type workerView struct {
-	busapi.Worker
+	status.Worker
 	Tone      string
 	Age       string
 	StartedAt string // the start time, for the tooltip
@@ -117,13 +121,13 @@ func newPage() *template.Template {
 }
 
 // writeHTML renders sites as the page, generated at now.
-func (h *handler) writeHTML(w io.Writer, sites []busapi.Status, now time.Time) error {
+func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) error {
 	p := page{Now: now, Refresh: refreshSeconds}
 	byState := map[string]int{}
 	var order []string
 	for i, s := range sites {
 		v := siteView{
-			Status:      s,
+			siteState:   s,
 			ID:          "site-" + strconv.Itoa(i+1),
 			Tone:        stateTone(s.State),
 			BreakerTone: breakerTone(s.Breaker),

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -47,13 +47,13 @@ func TestHTML(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		sites   []busapi.Status
+		sites   []status.Site
 		want    []string
 		notWant []string
 	}{
 		{
 			name:  "cold",
-			sites: []busapi.Status{coldSite()},
+			sites: []status.Site{coldSite()},
 			want: []string{
 				"<title>zsm status: wiki (cold)</title>",
 				`<span class="badge tone-info">cold</span>`,
@@ -67,7 +67,7 @@ func TestHTML(t *testing.T) {
 		},
 		{
 			name:  "running",
-			sites: []busapi.Status{runningSite()},
+			sites: []status.Site{runningSite()},
 			want: []string{
 				"<title>zsm status: blog (running)</title>",
 				`<section class="card site edge-ok" id="site-1">`,
@@ -87,7 +87,7 @@ func TestHTML(t *testing.T) {
 		},
 		{
 			name:  "failing",
-			sites: []busapi.Status{failingSite()},
+			sites: []status.Site{failingSite()},
 			want: []string{
 				`<section class="card site edge-bad" id="site-1">`,
 				`<span class="badge tone-bad">failing</span>`,
@@ -122,9 +122,9 @@ func TestHTML(t *testing.T) {
 		},
 		{
 			name: "hostile-name",
-			sites: []busapi.Status{{
+			sites: []status.Site{{
 				Site: `<img src=x onerror="alert(1)">`, Mode: `"><b>`, State: `<i>odd</i>`, Breaker: "'",
-				Workers: []busapi.Worker{{Pid: 7, State: `<u>x</u>`}},
+				Workers: []status.Worker{{Pid: 7, State: `<u>x</u>`}},
 			}},
 			want: []string{
 				`<span class="name">&lt;img src=x onerror=&#34;alert(1)&#34;&gt;</span>`,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // workerStates are the worker states zsm_workers always reports, so that
@@ -25,7 +25,7 @@ type sample struct {
 // site.
 type family struct {
 	name, typ, help string
-	samples         func(s busapi.Status) []sample
+	samples         func(s status.Site) []sample
 }
 
 func one(v uint64) []sample { return []sample{{value: strconv.FormatUint(v, 10)}} }
@@ -33,24 +33,26 @@ func one(v uint64) []sample { return []sample{{value: strconv.FormatUint(v, 10)}
 // families lists the metrics in the order they are written.
 var families = []family{
 	{"zsm_connections_accepted_total", "counter", "Connections the broker accepted.",
-		func(s busapi.Status) []sample { return one(s.Accepted) }},
+		func(s status.Site) []sample { return one(s.Accepted) }},
 	{"zsm_connections_served_total", "counter", "Connections workers finished.",
-		func(s busapi.Status) []sample { return one(s.Served) }},
+		func(s status.Site) []sample { return one(s.Served) }},
 	{"zsm_connections_shed_total", "counter", "Connections refused: queue full, no worker ready, or breaker open.",
-		func(s busapi.Status) []sample { return one(s.Shed) }},
+		func(s status.Site) []sample { return one(s.Shed) }},
 	{"zsm_connections_failed_total", "counter", "Connections lost because their worker died holding them.",
-		func(s busapi.Status) []sample { return one(s.Failed) }},
+		func(s status.Site) []sample { return one(s.Failed) }},
 	{"zsm_worker_restarts_total", "counter", "Workers that exited unexpectedly.",
-		func(s busapi.Status) []sample { return one(s.Restarts) }},
+		func(s status.Site) []sample { return one(s.Restarts) }},
+	{"zsm_log_dropped_total", "counter", "Broker events a log, journal or bus sink dropped rather than stall serving.",
+		func(s status.Site) []sample { return one(s.LogDropped) }},
 	{"zsm_connections_active", "gauge", "Connections held by workers now.",
-		func(s busapi.Status) []sample { return one(uint64(s.Active)) }},
+		func(s status.Site) []sample { return one(uint64(s.Active)) }},
 	{"zsm_connections_queued", "gauge", "Connections waiting in the broker for a worker.",
-		func(s busapi.Status) []sample { return one(uint64(s.Queued)) }},
+		func(s status.Site) []sample { return one(uint64(s.Queued)) }},
 	{"zsm_workers", "gauge", "Workers by state (starting, ready, draining).", workersByState},
 	{"zsm_generation", "gauge", "The site's generation, bumped by every reload.",
-		func(s busapi.Status) []sample { return one(uint64(s.Generation)) }},
+		func(s status.Site) []sample { return one(uint64(s.Generation)) }},
 	{"zsm_up", "gauge", "1 if the site is running, 0 otherwise (cold, starting, failing, stopping); state is the site's state.",
-		func(s busapi.Status) []sample {
+		func(s status.Site) []sample {
 			v := "0"
 			if s.State == "running" {
 				v = "1"
@@ -58,7 +60,7 @@ var families = []family{
 			return []sample{{labels: []string{"state", s.State}, value: v}}
 		}},
 	{"zsm_worker_resident_memory_bytes", "gauge", "Resident memory of each worker, in bytes.",
-		func(s busapi.Status) []sample {
+		func(s status.Site) []sample {
 			var out []sample
 			for _, w := range s.Workers {
 				if w.RSS == 0 { // not measured
@@ -75,7 +77,7 @@ var families = []family{
 
 // workersByState counts s's workers by state: the known states always, in
 // order, then any other state seen, sorted.
-func workersByState(s busapi.Status) []sample {
+func workersByState(s status.Site) []sample {
 	n := map[string]uint64{}
 	for _, w := range s.Workers {
 		n[w.State]++
@@ -98,7 +100,7 @@ func workersByState(s busapi.Status) []sample {
 
 // writeMetrics writes sites in the Prometheus text format 0.0.4: per
 // family its HELP and TYPE lines, then its samples for every site.
-func writeMetrics(w io.Writer, sites []busapi.Status, _ time.Time) error {
+func writeMetrics(w io.Writer, sites []status.Site, _ time.Time) error {
 	bw := bufio.NewWriter(w)
 	for _, f := range families {
 		bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")

@@ -13,7 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // wantTypes is every family /metrics must have, with its type.
@@ -23,6 +23,7 @@ var wantTypes = map[string]dto.MetricType{
 	"zsm_connections_shed_total":       dto.MetricType_COUNTER,
 	"zsm_connections_failed_total":     dto.MetricType_COUNTER,
 	"zsm_worker_restarts_total":        dto.MetricType_COUNTER,
+	"zsm_log_dropped_total":            dto.MetricType_COUNTER,
 	"zsm_connections_active":           dto.MetricType_GAUGE,
 	"zsm_connections_queued":           dto.MetricType_GAUGE,
 	"zsm_workers":                      dto.MetricType_GAUGE,
@@ -43,7 +44,7 @@ func seriesKey(name string, labels map[string]string) string {
 
 // wantSeries is what /metrics must say about sites, derived from the
 // input alone.
-func wantSeries(sites []busapi.Status) map[string]float64 {
+func wantSeries(sites []status.Site) map[string]float64 {
 	m := map[string]float64{}
 	for _, s := range sites {
 		site := map[string]string{"site": s.Site}
@@ -52,6 +53,7 @@ func wantSeries(sites []busapi.Status) map[string]float64 {
 		m[seriesKey("zsm_connections_shed_total", site)] = float64(s.Shed)
 		m[seriesKey("zsm_connections_failed_total", site)] = float64(s.Failed)
 		m[seriesKey("zsm_worker_restarts_total", site)] = float64(s.Restarts)
+		m[seriesKey("zsm_log_dropped_total", site)] = float64(s.LogDropped)
 		m[seriesKey("zsm_connections_active", site)] = float64(s.Active)
 		m[seriesKey("zsm_connections_queued", site)] = float64(s.Queued)
 		m[seriesKey("zsm_generation", site)] = float64(s.Generation)
@@ -114,12 +116,12 @@ func gotSeries(t *testing.T, fams map[string]*dto.MetricFamily) map[string]float
 func TestMetrics(t *testing.T) {
 	tests := []struct {
 		name  string
-		sites []busapi.Status
+		sites []status.Site
 	}{
 		{"host", host()},
-		{"running", []busapi.Status{runningSite()}},
-		{"cold", []busapi.Status{coldSite()}},
-		{"odd worker state", []busapi.Status{{Site: "x", State: "stopping", Workers: []busapi.Worker{
+		{"running", []status.Site{runningSite()}},
+		{"cold", []status.Site{coldSite()}},
+		{"odd worker state", []status.Site{{Site: "x", State: "stopping", Workers: []status.Worker{
 			{Pid: 1, State: "zombie", RSS: 1}, {Pid: 2, State: "ready"}, {Pid: 3, State: "zombie"}}}}},
 	}
 	for _, tt := range tests {
@@ -213,7 +215,7 @@ func TestMetricsLabelEscaping(t *testing.T) {
 					}
 				}
 			}
-			if want := len(wantSeries([]busapi.Status{st})); n != want {
+			if want := len(wantSeries([]status.Site{st})); n != want {
 				t.Errorf("%d series carry the site, want %d", n, want)
 			}
 		})
@@ -230,7 +232,7 @@ func FuzzMetricsSiteName(f *testing.F) {
 		st := runningSite()
 		st.Site, st.State = site, state
 		var buf bytes.Buffer
-		if err := writeMetrics(&buf, []busapi.Status{st}, testNow); err != nil {
+		if err := writeMetrics(&buf, []status.Site{st}, testNow); err != nil {
 			t.Fatal(err)
 		}
 		fams := parse(t, buf.String())

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // Content types of the three views.
@@ -24,7 +24,7 @@ const (
 
 // handler serves the views of what source returns.
 type handler struct {
-	source func(ctx context.Context) ([]busapi.Status, error)
+	source func(ctx context.Context) ([]status.Site, error)
 	now    func() time.Time
 	page   *template.Template
 }
@@ -33,12 +33,12 @@ type handler struct {
 // for a site's own page, or every site on the host. source is called once
 // per request, with the request's context. The package comment lists the
 // paths.
-func Handler(source func(ctx context.Context) ([]busapi.Status, error)) http.Handler {
+func Handler(source func(ctx context.Context) ([]status.Site, error)) http.Handler {
 	return newHandler(source, time.Now)
 }
 
 // newHandler is Handler with a clock, for tests.
-func newHandler(source func(ctx context.Context) ([]busapi.Status, error), now func() time.Time) *handler {
+func newHandler(source func(ctx context.Context) ([]status.Site, error), now func() time.Time) *handler {
 	return &handler{source: source, now: now, page: newPage()}
 }
 
@@ -50,7 +50,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var (
 		contentType string
-		write       func(w io.Writer, sites []busapi.Status, now time.Time) error
+		write       func(w io.Writer, sites []status.Site, now time.Time) error
 	)
 	switch p := r.URL.Path; {
 	case p == "/status.json", (p == "/" || p == "") && r.URL.Query().Has("json"):
@@ -86,21 +86,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // normalize returns a copy of sites sorted by name, with Workers never nil.
 // It does not modify sites.
-func normalize(sites []busapi.Status) []busapi.Status {
-	out := make([]busapi.Status, len(sites))
+func normalize(sites []status.Site) []status.Site {
+	out := make([]status.Site, len(sites))
 	for i, s := range sites {
 		s.Workers = slices.Clone(s.Workers)
 		if s.Workers == nil {
-			s.Workers = []busapi.Worker{}
+			s.Workers = []status.Worker{}
 		}
 		out[i] = s
 	}
-	slices.SortStableFunc(out, func(a, b busapi.Status) int { return cmp.Compare(a.Site, b.Site) })
+	slices.SortStableFunc(out, func(a, b status.Site) int { return cmp.Compare(a.Site, b.Site) })
 	return out
 }
 
 // writeJSON writes sites as an indented JSON array.
-func writeJSON(w io.Writer, sites []busapi.Status, _ time.Time) error {
+func writeJSON(w io.Writer, sites []status.Site, _ time.Time) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sites)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/zsm-dev/zsm/internal/busapi"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 func TestRoutes(t *testing.T) {
@@ -42,7 +42,7 @@ func TestRoutes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int32
-			h := Handler(func(context.Context) ([]busapi.Status, error) {
+			h := Handler(func(context.Context) ([]status.Site, error) {
 				calls.Add(1)
 				return host(), nil
 			})
@@ -105,7 +105,7 @@ func TestHeadLengthMatchesGet(t *testing.T) {
 
 func TestSourceError(t *testing.T) {
 	const msg = "busapi: no session bus (neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR)"
-	h := Handler(func(context.Context) ([]busapi.Status, error) { return nil, errors.New(msg) })
+	h := Handler(func(context.Context) ([]status.Site, error) { return nil, errors.New(msg) })
 	for _, target := range []string{"/", "/?json", "/status.json", "/metrics"} {
 		resp := get(t, h, target)
 		if resp.StatusCode != http.StatusServiceUnavailable {
@@ -123,7 +123,7 @@ func TestSourceError(t *testing.T) {
 func TestSourceGetsRequestContext(t *testing.T) {
 	type key struct{}
 	var got any
-	h := Handler(func(ctx context.Context) ([]busapi.Status, error) {
+	h := Handler(func(ctx context.Context) ([]status.Site, error) {
 		got = ctx.Value(key{})
 		return nil, nil
 	})
@@ -151,10 +151,10 @@ func TestInputUntouched(t *testing.T) {
 func TestJSONRoundTrip(t *testing.T) {
 	tests := []struct {
 		name  string
-		sites []busapi.Status
+		sites []status.Site
 	}{
 		{"host", host()},
-		{"one", []busapi.Status{runningSite()}},
+		{"one", []status.Site{runningSite()}},
 		{"empty", nil},
 	}
 	for _, tt := range tests {
@@ -162,21 +162,21 @@ func TestJSONRoundTrip(t *testing.T) {
 			// What a client gets back is the input, sorted by site, with
 			// Workers [] rather than null.
 			want := slices.Clone(tt.sites)
-			slices.SortFunc(want, func(a, b busapi.Status) int { return strings.Compare(a.Site, b.Site) })
+			slices.SortFunc(want, func(a, b status.Site) int { return strings.Compare(a.Site, b.Site) })
 			for i := range want {
 				if want[i].Workers == nil {
-					want[i].Workers = []busapi.Worker{}
+					want[i].Workers = []status.Worker{}
 				}
 			}
 			if want == nil {
-				want = []busapi.Status{}
+				want = []status.Site{}
 			}
 			h := Handler(fixed(tt.sites...))
 			var bodies []string
 			for _, target := range []string{"/?json", "/status.json"} {
 				b := body(t, get(t, h, target))
 				bodies = append(bodies, b)
-				var got []busapi.Status
+				var got []status.Site
 				if err := json.Unmarshal([]byte(b), &got); err != nil {
 					t.Fatalf("%s: %v\n%s", target, err, b)
 				}
@@ -199,7 +199,7 @@ func TestJSONFieldNames(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &got); err != nil {
 		t.Fatal(err)
 	}
-	siteFields := []string{"Accepted", "Active", "Breaker", "Failed", "Generation", "LastError", "Mode",
+	siteFields := []string{"Accepted", "Active", "Breaker", "Failed", "Generation", "LastError", "LogDropped", "Mode",
 		"Queued", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
 	workerFields := []string{"Pid", "RSS", "Served", "Started", "State"}
 	for _, s := range got {

@@ -1,7 +1,3 @@
-// Package nosystemd_test runs zsm as a host without systemd does: the rc
-// script, the inittab line and the crontab lines that zsmgen writes, run
-// against the real broker binding its own sockets, outside any systemd
-// harness (no LISTEN_FDS, no NOTIFY_SOCKET, no journal).
 package nosystemd_test
 
 import (
@@ -20,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/loadgen"
+	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
 
@@ -212,18 +208,18 @@ func (h *host) serves() {
 }
 
 // status reads the site's status page as JSON.
-func (h *host) status() (busapi.Status, error) {
+func (h *host) status() (status.Site, error) {
 	resp, err := http.Get("http://" + h.statusAddr + "/status.json")
 	if err != nil {
-		return busapi.Status{}, err
+		return status.Site{}, err
 	}
 	defer resp.Body.Close()
-	var sites []busapi.Status
+	var sites []status.Site
 	if err := json.NewDecoder(resp.Body).Decode(&sites); err != nil {
-		return busapi.Status{}, err
+		return status.Site{}, err
 	}
 	if len(sites) != 1 {
-		return busapi.Status{}, fmt.Errorf("status page shows %d sites, want 1", len(sites))
+		return status.Site{}, fmt.Errorf("status page shows %d sites, want 1", len(sites))
 	}
 	return sites[0], nil
 }

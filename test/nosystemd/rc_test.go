@@ -1,8 +1,10 @@
 package nosystemd_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/loadgen"
+	"github.com/zsm-dev/zsm/internal/status"
 )
 
 // The rc script zsmgen writes, as sysvinit or OpenRC runs it: start, serve,
@@ -152,4 +155,53 @@ func uidOf(t *testing.T, pid int) int {
 	}
 	t.Fatalf("no Uid in /proc/%d/status", pid)
 	return -1
+}
+
+// zsm status, zsm reload and zsm drain reach a broker that bound its own
+// sockets on a host with no session bus, through its control socket.
+func TestCommandsWithoutBus(t *testing.T) {
+	h := newHost(t, "cmds", true)
+	out := filepath.Join(h.dir, "init.d")
+	h.zsmgen("rc", "--user", h.user, "--zsm", filepath.Join(h.bin, "zsm"), "--pidfile-dir", filepath.Dir(h.pidfile),
+		"--log", h.log, "--out", out, h.config)
+	script := filepath.Join(out, "zsm-"+h.site)
+	if said, code := h.run(script, "start"); code != 0 {
+		t.Fatalf("start: exit %d: %s", code, said)
+	}
+	defer h.run(script, "stop")
+	h.serves()
+	zsm := func(args ...string) string {
+		t.Helper()
+		said, code := h.runAs(filepath.Join(h.bin, "zsm"), args...)
+		if code != 0 {
+			t.Fatalf("zsm %s: exit %d: %s", strings.Join(args, " "), code, said)
+		}
+		return said
+	}
+	jsonStatus := func() status.Site {
+		t.Helper()
+		var sites []status.Site
+		said := zsm("status", "--json", h.site)
+		if err := json.Unmarshal([]byte(said), &sites); err != nil || len(sites) != 1 {
+			t.Fatalf("zsm status --json %s: %v\n%s", h.site, err, said)
+		}
+		return sites[0]
+	}
+
+	if said := zsm("status"); !regexp.MustCompile(`(?m)^` + h.site + ` +handoff +running `).MatchString(said) {
+		t.Errorf("zsm status lists no running %s:\n%s", h.site, said)
+	}
+	if st := jsonStatus(); st.Site != h.site || st.State != "running" || st.Served == 0 || len(st.Workers) == 0 {
+		t.Errorf("zsm status --json: %+v", st)
+	}
+	zsm("reload", "--wait", "--site", h.site)
+	if st := jsonStatus(); st.Generation != 1 {
+		t.Errorf("after zsm reload --wait: generation %d, want 1", st.Generation)
+	}
+	zsm("drain", h.site)
+	eventually(t, wait, "no worker after zsm drain", func() bool { return len(jsonStatus().Workers) == 0 })
+	h.serves() // the next connection starts the pool again
+	if said, code := h.runAs(filepath.Join(h.bin, "zsm"), "drain", "no-such-site"); code != 1 || !strings.Contains(said, "no broker is running") {
+		t.Errorf("zsm drain of a site with no broker: exit %d, %q", code, said)
+	}
 }

@@ -1,0 +1,109 @@
+package event
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Every kind has a name of its own, stable: the journal's ZSM_EVENT.
+func TestKindNames(t *testing.T) {
+	seen := map[string]Kind{}
+	for _, k := range Kinds() {
+		name := k.String()
+		if name == "" || name == "unknown" {
+			t.Errorf("kind %d has no name", k)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("kinds %d and %d are both %q", k, other, name)
+		}
+		seen[name] = k
+	}
+	if WorkerCrashed.String() != "worker-crashed" || Refused.String() != "connection-refused" {
+		t.Errorf("names changed: %q, %q", WorkerCrashed, Refused)
+	}
+}
+
+// A record carries the typed fields first, in a fixed order, then Attrs.
+func TestRecord(t *testing.T) {
+	var buf bytes.Buffer
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}})
+	Slog(h).Event(Event{Kind: WorkerExited, Site: "blog", Message: "worker exited", Pid: 42, Worker: 1,
+		Status: "exited with status 0", Attrs: []slog.Attr{slog.Int("served", 3)}})
+	want := `level=INFO msg="worker exited" site=blog event=worker-exited pid=42 worker=1 generation=0 status="exited with status 0" served=3`
+	if got := strings.TrimSpace(buf.String()); got != want {
+		t.Errorf("record\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestTee(t *testing.T) {
+	var a, b []Kind
+	s := Tee(nil, Func(func(e Event) { a = append(a, e.Kind) }), nil, Func(func(e Event) { b = append(b, e.Kind) }))
+	s.Event(Event{Kind: Idle})
+	if len(a) != 1 || len(b) != 1 {
+		t.Errorf("tee delivered %v and %v; want one each", a, b)
+	}
+	Tee().Event(Event{}) // discards
+}
+
+// blocked is a sink that stalls until released.
+type blocked struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     int
+}
+
+func (s *blocked) Event(Event) {
+	<-s.release
+	s.mu.Lock()
+	s.got++
+	s.mu.Unlock()
+}
+
+// A Queue never blocks its caller: what does not fit is dropped and
+// counted; once the sink moves again, what was queued is delivered.
+func TestQueueDropsWhenStalled(t *testing.T) {
+	s := &blocked{release: make(chan struct{})}
+	q := NewQueue(s, 4)
+	for range 100 {
+		q.Event(Event{Kind: Notice}) // returns at once
+	}
+	// The goroutine holds one event in the stalled sink, the buffer 4.
+	if d := q.Dropped(); d < 95 || d > 96 {
+		t.Errorf("dropped %d of 100 with room for 4 (+1 in the sink)", d)
+	}
+	close(s.release)
+	q.Close(10 * time.Second)
+	s.mu.Lock()
+	got := s.got
+	s.mu.Unlock()
+	if got+int(q.Dropped()) != 100 {
+		t.Errorf("delivered %d and dropped %d of 100", got, q.Dropped())
+	}
+}
+
+// Close waits for a stuck sink only as long as it was told to.
+func TestQueueCloseBounded(t *testing.T) {
+	s := &blocked{release: make(chan struct{})}
+	defer close(s.release)
+	q := NewQueue(s, 4)
+	q.Event(Event{})
+	done := make(chan struct{})
+	go func() {
+		q.Close(time.Millisecond)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a stuck sink")
+	}
+}
