@@ -108,8 +108,9 @@ type Broker struct {
 	cfg    Config
 	events event.Sink
 
-	requests chan request  // status and control calls to the running pool
-	stopped  chan struct{} // closed when Run returns
+	running chan struct{} // closed once the pool takes requests
+	pool    *pool         // the running pool; set before running closes
+	stopped chan struct{} // closed when Run returns
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -128,11 +129,11 @@ func New(cfg Config) *Broker {
 		ev = event.Discard
 	}
 	return &Broker{
-		cfg:      cfg,
-		events:   ev,
-		requests: make(chan request),
-		stopped:  make(chan struct{}),
-		stats:    Stats{State: "cold"},
+		cfg:     cfg,
+		events:  ev,
+		running: make(chan struct{}),
+		stopped: make(chan struct{}),
+		stats:   Stats{State: "cold"},
 	}
 }
 

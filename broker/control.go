@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/event"
@@ -30,12 +31,22 @@ type request struct {
 	done         chan error  // buffered: the answer
 }
 
-// call hands r to the running pool and waits for its answer.
+// call hands r to the running pool, waking its loop, and waits for its
+// answer. Before Run has started the pool, it waits for that.
 func (b *Broker) call(ctx context.Context, r request) error {
 	r.done = make(chan error, 1)
 	select {
-	case b.requests <- r:
+	case <-b.running:
 	case <-b.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p := b.pool
+	select {
+	case p.requests <- r:
+		p.relay.kick()
+	case <-p.done:
 		return ErrStopped
 	case <-ctx.Done():
 		return ctx.Err()
@@ -154,7 +165,7 @@ func (p *pool) setPool(minIdle, max int) error {
 	s := *p.site
 	s.Pool.MinIdle, s.Pool.Max = minIdle, max
 	if err := s.Validate(); err != nil {
-		return err
+		return fmt.Errorf("broker: pool min_idle %d, max %d: %w", minIdle, max, err)
 	}
 	p.site = &s
 	p.emit(event.Event{Kind: event.Notice, Message: "pool resized", Attrs: attrs("min_idle", minIdle, "max", max)})

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -38,6 +39,11 @@ func TestWorkersSetPoolDrain(t *testing.T) {
 	eventually(t, 10*time.Second, "three ready workers after SetPool(3, 3)", func() bool { return r.b.Stats().Ready == 3 })
 	if err := r.b.SetPool(ctx, 2, 1); err == nil {
 		t.Error("SetPool(2, 1) accepted")
+	}
+	// The site's rules bound the pool (config.MaxWorkers), whoever asks.
+	var problems config.Problems
+	if err := r.b.SetPool(ctx, 1, 4000000000); !errors.As(err, &problems) || problems[0].Field != "pool.max" {
+		t.Errorf("SetPool(1, 4000000000): %v; want the bound of pool.max", err)
 	}
 	if err := r.b.SetPool(ctx, 0, 1); err != nil {
 		t.Fatal(err)

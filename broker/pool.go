@@ -12,17 +12,18 @@ import (
 )
 
 // pool owns the site's workers and queue. All fields are used by run's
-// goroutine only, except events and done.
+// goroutine only, except events, requests and done.
 type pool struct {
 	b      *Broker
 	site   *config.Site
 	m      mode   // how connections reach workers: chosen once
 	traits traits // m's
 
-	events chan func()   // work for the pool goroutine, which kicks relay
-	relay  *relay        // what the pool goroutine waits in; it accepts, hands off and copies
-	done   chan struct{} // closed when run has stopped receiving
-	wg     sync.WaitGroup
+	events   chan func()   // work for the pool goroutine from its own helpers; kicks relay
+	requests chan request  // control calls (Broker.call); kicks relay
+	relay    *relay        // what the pool goroutine waits in; it accepts, hands off and copies
+	done     chan struct{} // closed when run has stopped receiving
+	wg       sync.WaitGroup
 
 	workers   []*worker
 	queue     []*pending
@@ -58,14 +59,15 @@ func newPool(b *Broker) (*pool, error) {
 		return nil, err
 	}
 	p := &pool{
-		b:      b,
-		site:   b.cfg.Site,
-		m:      m,
-		traits: m.traits(),
-		events: make(chan func(), 64),
-		done:   make(chan struct{}),
-		slots:  1,
-		warm:   b.cfg.Site.Eager,
+		b:        b,
+		site:     b.cfg.Site,
+		m:        m,
+		traits:   m.traits(),
+		events:   make(chan func(), 64),
+		requests: make(chan request, 16),
+		done:     make(chan struct{}),
+		slots:    1,
+		warm:     b.cfg.Site.Eager,
 	}
 	r, err := newRelay(p)
 	if err != nil {
@@ -99,21 +101,11 @@ func (p *pool) run(ctx context.Context) (err error) {
 		p.m.closeListeners(p)
 		return err
 	}
-	// Status and control calls come through the events channel, which
-	// wakes the relay.
-	p.wg.Go(func() {
-		for {
-			select {
-			case r := <-p.b.requests:
-				p.post(func() { p.handle(r) })
-			case <-p.done:
-				return
-			}
-		}
-	})
 	p.emit(event.Event{Kind: event.BrokerReady, Message: "broker ready",
 		Attrs: attrs("mode", p.site.Mode, "sockets", len(p.b.cfg.Sockets), "lazy", !p.site.Eager)})
 	p.takePending()
+	p.b.pool = p
+	close(p.b.running)
 	p.sdNotify("READY=1\nSTATUS=" + p.snapshot().StatusLine())
 
 	tick := time.NewTicker(p.b.cfg.Tick)
@@ -153,6 +145,8 @@ func (p *pool) step(stop <-chan struct{}, tick <-chan time.Time) <-chan struct{}
 			p.beginStop("broker stopping")
 		case f := <-p.events:
 			f()
+		case r := <-p.requests:
+			p.handle(r)
 		case now := <-tick:
 			p.tickedAt = now
 			p.tick(now)

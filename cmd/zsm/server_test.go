@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/control"
+	"github.com/zsm-dev/zsm/internal/loadgen"
 )
 
 // A journal that stops reading (a socket nobody reads, as a SIGSTOPped
@@ -70,7 +70,7 @@ func TestStalledJournal(t *testing.T) {
 	for range clients {
 		wg.Go(func() {
 			for range each {
-				code, err := get503(addr, 5*time.Second)
+				code, _, err := loadgen.GetWithin("tcp", addr, "/", 5*time.Second)
 				switch {
 				case err == nil && code == http.StatusServiceUnavailable:
 					answered.Add(1)
@@ -104,25 +104,6 @@ func TestStalledJournal(t *testing.T) {
 	if n := runtime.GOMAXPROCS(0); n != 1 {
 		t.Errorf("GOMAXPROCS %d once the broker stopped; want 1 again", n)
 	}
-}
-
-// get503 does one request with a deadline for the whole exchange.
-func get503(addr string, limit time.Duration) (int, error) {
-	c, err := net.DialTimeout("tcp", addr, limit)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(limit))
-	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: zsm\r\nConnection: close\r\n\r\n"); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 func freeLoopbackPort(t *testing.T) int {

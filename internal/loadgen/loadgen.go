@@ -135,12 +135,18 @@ func Summary(ok int64, failures []Failure) string {
 // Get makes one request for path on a new connection to addr (network
 // "tcp" or "unix") and returns the status and body; no retry.
 func Get(network, addr, path string) (int, string, error) {
-	c, err := net.DialTimeout(network, addr, 10*time.Second)
+	return GetWithin(network, addr, path, 30*time.Second)
+}
+
+// GetWithin is Get with limit for the whole exchange, the connect included.
+func GetWithin(network, addr, path string, limit time.Duration) (int, string, error) {
+	deadline := time.Now().Add(limit)
+	c, err := net.DialTimeout(network, addr, limit)
 	if err != nil {
 		return 0, "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(deadline)
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: zsm\r\nConnection: close\r\n\r\n", path); err != nil {
 		return 0, "", err
 	}
