@@ -43,7 +43,8 @@ type server struct {
 	pid     *pidfile.File
 	log     *logger
 	bus     *busSink
-	events  event.Sink // the log and the bus
+	recent  *event.Ring // the last events, for the status surfaces
+	events  event.Sink  // the log, the bus and recent
 	site    *config.Site
 	sockets *sockets.Set
 	notify  *sdnotify.Notifier
@@ -54,7 +55,7 @@ type server struct {
 var errRunning = errors.New("a broker runs already")
 
 func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err error) {
-	s := &server{opts: o, daemonChild: daemonChild, bus: newBusSink()}
+	s := &server{opts: o, daemonChild: daemonChild, bus: newBusSink(), recent: event.NewRing(recentEvents)}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -72,7 +73,7 @@ func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err e
 	if s.log.note != "" {
 		fmt.Fprintln(os.Stderr, "zsm:", s.log.note)
 	}
-	s.events = event.Tee(s.log.events, s.bus.queue)
+	s.events = event.Tee(s.log.events, s.bus.queue, s.recent)
 	if s.site, err = loadSite(o.config, o.site); err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (s *server) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ctl := siteControl{s.broker, s.dropped}
+	ctl := siteControl{s.broker, s.dropped, s.recent}
 	if err := s.serveControl(ctx, &wg, ctl); err != nil {
 		return err
 	}
@@ -260,16 +261,25 @@ func (s *server) runBroker(ctx context.Context) error {
 // dropped counts the events the log and the bus dropped.
 func (s *server) dropped() uint64 { return s.log.events.Dropped() + s.bus.queue.Dropped() }
 
+// recentEvents is how many of its last events a site's status shows.
+const recentEvents = 20
+
 // siteControl is the broker as its control planes drive it; its status
-// also counts the events its sinks dropped.
+// also carries its recent events and counts those its sinks dropped.
 type siteControl struct {
 	*broker.Broker
 	dropped func() uint64
+	recent  *event.Ring
 }
 
 func (c siteControl) Status(ctx context.Context) (status.Site, error) {
 	st, err := c.Broker.Status(ctx)
 	st.LogDropped = c.dropped()
+	for _, e := range c.recent.Last() {
+		st.Events = append(st.Events, status.Event{
+			Time: uint64(e.Time.UnixMicro()), Kind: e.Kind.String(), Level: e.Level.String(), Message: event.Text(e),
+		})
+	}
 	return st, err
 }
 

@@ -114,7 +114,10 @@ func table(w io.Writer, sites []status.Site) error {
 	return tw.Flush()
 }
 
-// detail prints one site with its workers.
+// detailEvents is how many recent events `zsm status SITE` prints.
+const detailEvents = 5
+
+// detail prints one site with its recent events and workers.
 func detail(w io.Writer, s status.Site, now time.Time) error {
 	fmt.Fprintf(w, "site:        %s (%s)\n", s.Site, s.Mode)
 	fmt.Fprintf(w, "state:       %s, generation %d, breaker %s\n", s.State, s.Generation, s.Breaker)
@@ -126,6 +129,13 @@ func detail(w io.Writer, s status.Site, now time.Time) error {
 	}
 	if s.LogDropped > 0 {
 		fmt.Fprintf(w, "log:         %d events dropped (a log destination could not keep up)\n", s.LogDropped)
+	}
+	if n := len(s.Events); n > 0 {
+		fmt.Fprintln(w, "recent:")
+		for _, e := range s.Events[max(n-detailEvents, 0):] {
+			at := time.UnixMicro(int64(e.Time)).In(now.Location()).Format("15:04:05")
+			fmt.Fprintf(w, "  %s %-5s %s\n", at, e.Level, e.Message)
+		}
 	}
 	if len(s.Workers) == 0 {
 		_, err := fmt.Fprintln(w, "workers:     none")

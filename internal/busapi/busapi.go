@@ -140,11 +140,16 @@ func values(st status.Site) map[string]any {
 	if workers == nil {
 		workers = []status.Worker{}
 	}
+	events := st.Events
+	if events == nil {
+		events = []status.Event{}
+	}
 	return map[string]any{
 		"Site": st.Site, "Mode": st.Mode, "State": st.State, "Generation": st.Generation,
 		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
 		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
+		"Events": events,
 	}
 }
 

@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -105,5 +106,36 @@ func TestQueueCloseBounded(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close waited for a stuck sink")
+	}
+}
+
+// A Ring keeps the last n events, oldest first.
+func TestRing(t *testing.T) {
+	r := NewRing(3)
+	if got := r.Last(); len(got) != 0 {
+		t.Errorf("an empty ring holds %v", got)
+	}
+	for i := 1; i <= 5; i++ {
+		r.Event(Event{Pid: i})
+		want := []int{}
+		for p := max(1, i-2); p <= i; p++ {
+			want = append(want, p)
+		}
+		var got []int
+		for _, e := range r.Last() {
+			got = append(got, e.Pid)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("after %d events: %v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	got := Text(Event{Kind: WorkerCrashed, Site: "blog", Message: "worker exited unexpectedly", Pid: 42, Worker: 1,
+		Status: "killed by SIGKILL", Attrs: []slog.Attr{slog.String("note", ""), slog.Int("served", 3)}})
+	want := `worker exited unexpectedly pid=42 worker=1 generation=0 status="killed by SIGKILL" note="" served=3`
+	if got != want {
+		t.Errorf("Text\n got %s\nwant %s", got, want)
 	}
 }

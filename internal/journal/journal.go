@@ -86,20 +86,14 @@ func Sink(send Sender) event.Sink {
 func Entry(e event.Event) (string, journal.Priority, map[string]string) {
 	r := event.Record(e)
 	vars := map[string]string{FieldIdentifier: Identifier}
-	var text strings.Builder
-	text.WriteString(r.Message)
 	r.Attrs(func(a slog.Attr) bool {
-		v := a.Value.Resolve().String()
-		vars[fieldName(a.Key)] = v
-		if a.Key != event.KeyKind && a.Key != event.KeySite {
-			fmt.Fprintf(&text, " %s=%s", a.Key, quote(v))
-		}
+		vars[fieldName(a.Key)] = a.Value.Resolve().String()
 		return true
 	})
 	if id, ok := MessageIDs[e.Kind]; ok {
 		vars[FieldMessageID] = id
 	}
-	return text.String(), priority(r.Level), vars
+	return event.Text(e), priority(r.Level), vars
 }
 
 // fieldName is the journal field for an attribute key: A-Z, 0-9, _ only.
@@ -129,13 +123,6 @@ func priority(l slog.Level) journal.Priority {
 		return journal.PriInfo
 	}
 	return journal.PriDebug
-}
-
-func quote(v string) string {
-	if v == "" || strings.ContainsAny(v, " \t\"=") {
-		return fmt.Sprintf("%q", v)
-	}
-	return v
 }
 
 // StderrIsJournal reports whether this process's stderr is a journal stream

@@ -19,6 +19,16 @@ type Site struct {
 	// LogDropped counts the broker's events that a log, journal or bus
 	// sink could not take in time and dropped, rather than stall serving.
 	LogDropped uint64
+	// Events are the site's last events, oldest first.
+	Events []Event
+}
+
+// Event is one thing that happened to a site, as its log says it.
+type Event struct {
+	Time    uint64 // Unix microseconds
+	Kind    string // worker-started, worker-crashed, ... (the journal's ZSM_EVENT)
+	Level   string // INFO, WARN or ERROR
+	Message string // what happened, with its fields: "worker exited pid=42 status=..."
 }
 
 // Worker is one worker of a site.

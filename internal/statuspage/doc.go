@@ -45,6 +45,11 @@
 //	Breaker     string   closed, open, half-open
 //	LastError   string   the last error, in words; "" when none
 //	LogDropped  number   broker events a log sink dropped rather than stall serving
+//	Events      array    the site's last events, oldest first (null when none):
+//	  Time      number   Unix microseconds
+//	  Kind      string   the event's kind: worker-started, worker-crashed, ...
+//	  Level     string   INFO, WARN or ERROR
+//	  Message   string   what happened, with its fields
 //
 // An empty host is [].
 //

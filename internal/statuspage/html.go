@@ -42,7 +42,19 @@ type siteView struct {
 	StateNote   string // what the state means, in words
 	Rows        []workerView
 	Ready       int
+	Recent      []eventView // newest first
 }
+
+// eventView is one of a site's recent events as the page shows it.
+type eventView struct {
+	At      string
+	Level   string
+	Tone    string
+	Message string
+}
+
+// pageEvents is how many of a site's recent events the page shows.
+const pageEvents = 10
 
 // workerView is a worker as the page shows it.
 type workerView struct {
@@ -111,6 +123,16 @@ func workerTone(state string) string {
 	return "muted" // draining, unknown
 }
 
+func levelTone(level string) string {
+	switch level {
+	case "ERROR":
+		return "bad"
+	case "WARN":
+		return "warn"
+	}
+	return "muted"
+}
+
 // newPage parses the page's template.
 func newPage() *template.Template {
 	return template.Must(template.New("page").Funcs(template.FuncMap{
@@ -132,6 +154,13 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 			Tone:        stateTone(s.State),
 			BreakerTone: breakerTone(s.Breaker),
 			StateNote:   stateNote(s.State),
+		}
+		for i := len(s.Events) - 1; i >= 0 && len(v.Recent) < pageEvents; i-- {
+			e := s.Events[i]
+			v.Recent = append(v.Recent, eventView{
+				At:    time.UnixMicro(int64(e.Time)).In(now.Location()).Format(timeLayout),
+				Level: e.Level, Tone: levelTone(e.Level), Message: e.Message,
+			})
 		}
 		for _, w := range s.Workers {
 			if w.State == "ready" {

@@ -199,7 +199,7 @@ func TestJSONFieldNames(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &got); err != nil {
 		t.Fatal(err)
 	}
-	siteFields := []string{"Accepted", "Active", "Breaker", "Failed", "Generation", "LastError", "LogDropped", "Mode",
+	siteFields := []string{"Accepted", "Active", "Breaker", "Events", "Failed", "Generation", "LastError", "LogDropped", "Mode",
 		"Queued", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
 	workerFields := []string{"Pid", "RSS", "Served", "Started", "State"}
 	for _, s := range got {

@@ -58,6 +58,7 @@ tbody tr:last-child td{border-bottom:0}
 .num{text-align:right}
 .pid{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
 .workers{width:auto;min-width:min(100%,42rem)}
+.events .msg{font-family:ui-monospace,monospace;font-size:.8rem;white-space:pre-wrap;word-break:break-word}
 .empty{margin:0;color:var(--dim)}
 @media (max-width:480px){
 body{padding:.5rem;font-size:14px}
@@ -119,6 +120,9 @@ th{letter-spacing:0}
 <div class="counter{{if .Shed}} warn{{end}}"><b>{{count .Shed}}</b><span>shed</span></div>
 <div class="counter{{if .Failed}} bad{{end}}"><b>{{count .Failed}}</b><span>failed</span></div>
 <div class="counter{{if .Restarts}} warn{{end}}"><b>{{count .Restarts}}</b><span>restarts</span></div>
+{{- if .LogDropped}}
+<div class="counter warn"><b>{{count .LogDropped}}</b><span>log lines dropped</span></div>
+{{- end}}
 </div>
 <h3>Workers</h3>
 {{- if .Rows}}
@@ -134,6 +138,19 @@ th{letter-spacing:0}
 </div>
 {{- else}}
 <p class="empty">No workers.</p>
+{{- end}}
+{{- with .Recent}}
+<h3>Recent events</h3>
+<div class="scroll">
+<table class="events">
+<thead><tr><th>Time</th><th>Level</th><th>What happened</th></tr></thead>
+<tbody>
+{{- range .}}
+<tr><td class="num">{{.At}}</td><td><span class="badge tone-{{.Tone}}">{{.Level}}</span></td><td class="msg">{{.Message}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</div>
 {{- end}}
 </section>
 {{- else}}
