@@ -87,7 +87,7 @@ func TestCrashReplaced(t *testing.T) {
 // next spawn 100ms, 200ms, 400ms ... up to maxBackoff, the breaker opens at
 // breakerAfter, and a worker that proves itself resets it all.
 func TestBackoffSchedule(t *testing.T) {
-	p := testPool(&config.Site{Name: "t", Mode: config.Handoff})
+	p := testPool(t, &config.Site{Name: "t", Mode: config.Handoff})
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000}
 	for i, ms := range want {
@@ -123,7 +123,7 @@ func TestQueueOutlivesStartingWorker(t *testing.T) {
 	client := os.NewFile(uintptr(fds[0]), "client")
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	limit := time.Second
-	p := testPool(&config.Site{Name: "t", Mode: config.Handoff, Command: []string{"./app"}, Protocol: config.HTTP, Timeouts: config.Timeouts{Start: limit}})
+	p := testPool(t, &config.Site{Name: "t", Mode: config.Handoff, Command: []string{"./app"}, Protocol: config.HTTP, Timeouts: config.Timeouts{Start: limit}})
 	p.workers = []*worker{{state: wStarting, started: t0.Add(3 * time.Millisecond)}}
 	p.queue = []*pending{{sock: own(fds[1]), at: t0}}
 	p.expire(t0.Add(limit + time.Millisecond))
@@ -139,10 +139,16 @@ func TestQueueOutlivesStartingWorker(t *testing.T) {
 }
 
 // testPool is a pool for site that runs nothing: for tests of its parts.
-func testPool(site *config.Site) *pool {
+func testPool(t testing.TB, site *config.Site) *pool {
+	t.Helper()
 	m, err := newMode(site)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	return &pool{b: New(Config{Site: site}), site: site, m: m, traits: m.traits()}
+	p := &pool{b: New(Config{Site: site}), site: site, m: m, traits: m.traits()}
+	if p.relay, err = newRelay(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.relay.close)
+	return p
 }

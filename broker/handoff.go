@@ -147,12 +147,14 @@ func (h *handoff) hand(p *pool, w *worker, c *pending) error {
 	return nil
 }
 
-// stop ends w's channel: the end of its work (PROTOCOL.md, section 4). It
-// reads the channel to the end, finishes what it holds and exits.
-func (h *handoff) stop(p *pool, w *worker, own bool) {
+// stop ends w's channel: the end of its work (PROTOCOL.md, section 3). It
+// reads the channel to the end, finishes what it holds and exits; SIGTERM
+// comes only after the stop timeout.
+func (h *handoff) stop(p *pool, w *worker, own bool) time.Time {
 	if w.ch != nil {
 		shutWrite(int(w.ch.f.Fd()))
 	}
+	return time.Now().Add(p.site.Timeouts.Stop)
 }
 
 func (h *handoff) drained(p *pool, w *worker) {}

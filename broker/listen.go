@@ -83,11 +83,14 @@ func (l *listen) turn(p *pool)               {}
 func (l *listen) drained(p *pool, w *worker) {}
 func (l *listen) exited(p *pool, w *worker)  {}
 
-// stop sends SIGTERM, unless the worker stops on its own already.
-func (l *listen) stop(p *pool, w *worker, own bool) {
-	if !own {
-		w.proc.Signal(syscall.SIGTERM)
+// stop sends SIGTERM, unless the worker stops on its own already: then
+// SIGTERM comes after the stop timeout.
+func (l *listen) stop(p *pool, w *worker, own bool) time.Time {
+	if own {
+		return time.Now().Add(p.site.Timeouts.Stop)
 	}
+	w.proc.Signal(syscall.SIGTERM)
+	return time.Time{}
 }
 
 // overdue: an app that never notifies shows it is ready only by

@@ -40,9 +40,10 @@ type mode interface {
 	// hand gives c to w. On an error c is still queued, and w may have
 	// been taken out of rotation.
 	hand(p *pool, w *worker, c *pending) error
-	// stop tells w, now draining, to finish what it holds and exit. own
-	// says it stops on its own (it said STOPPING=1).
-	stop(p *pool, w *worker, own bool)
+	// stop tells w, now draining, to finish what it holds and exit, and
+	// says when it should get SIGTERM if it has not exited by then (zero:
+	// it has had it). own says it stops on its own (it said STOPPING=1).
+	stop(p *pool, w *worker, own bool) (termAt time.Time)
 	// drained is told that w, draining, has finished every connection.
 	drained(p *pool, w *worker)
 	// exited releases what the mode held for w.

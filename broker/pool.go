@@ -205,7 +205,14 @@ func (p *pool) tick(now time.Time) {
 	p.m.tick(p, now)
 	p.relay.expire(now, dialTimeout)
 	for _, w := range p.workers {
-		if w.state == wDraining && !w.killAt.IsZero() && now.After(w.killAt) {
+		if w.state != wDraining {
+			continue
+		}
+		if !w.termAt.IsZero() && now.After(w.termAt) {
+			w.termAt = time.Time{}
+			w.proc.Signal(syscall.SIGTERM)
+		}
+		if !w.killAt.IsZero() && now.After(w.killAt) {
 			p.emit(w.about(event.WorkerKilled, slog.LevelWarn, "worker still running after the stop timeout; killing it"))
 			w.proc.Signal(syscall.SIGKILL)
 			w.killAt = time.Time{}

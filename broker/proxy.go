@@ -28,8 +28,7 @@ type proxy struct {
 type backend struct {
 	addr   string        // the address it serves
 	sa     unix.Sockaddr // resolved; nil fails each connect, and the probe says why
-	port   int
-	termAt time.Time // draining with connections: SIGTERM after this
+	port int
 }
 
 const (
@@ -101,20 +100,21 @@ func (x *proxy) hand(p *pool, w *worker, c *pending) error {
 // sends SIGTERM once its connections are done, or after a grace: kept-alive
 // connections may never be done, and a byte stream shows no request
 // boundary to wait for.
-func (x *proxy) stop(p *pool, w *worker, own bool) {
+func (x *proxy) stop(p *pool, w *worker, own bool) time.Time {
 	switch {
 	case own:
+		return time.Now().Add(p.site.Timeouts.Stop)
 	case w.held > 0:
-		w.be.termAt = time.Now().Add(proxyGrace)
-	default:
-		w.proc.Signal(syscall.SIGTERM)
+		return time.Now().Add(proxyGrace)
 	}
+	w.proc.Signal(syscall.SIGTERM)
+	return time.Time{}
 }
 
 // drained sends SIGTERM now to an instance waiting for its connections.
 func (x *proxy) drained(p *pool, w *worker) {
-	if !w.be.termAt.IsZero() {
-		w.be.termAt = time.Time{}
+	if !w.termAt.IsZero() {
+		w.termAt = time.Time{}
 		w.proc.Signal(syscall.SIGTERM)
 	}
 }
@@ -124,15 +124,7 @@ func (x *proxy) overdue(w *worker) bool    { return true }
 func (x *proxy) settle(p *pool)            {}
 func (x *proxy) turn(p *pool)              {}
 
-// tick sends SIGTERM to instances whose grace has ended.
-func (x *proxy) tick(p *pool, now time.Time) {
-	for _, w := range p.workers {
-		if !w.be.termAt.IsZero() && now.After(w.be.termAt) {
-			w.be.termAt = time.Time{}
-			w.proc.Signal(syscall.SIGTERM)
-		}
-	}
-}
+func (x *proxy) tick(p *pool, now time.Time) {}
 
 // connectFailed takes back a connection whose backend w did not answer.
 // A backend that refuses connections is taken out of rotation (and

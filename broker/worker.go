@@ -39,6 +39,7 @@ type worker struct {
 	fate    fate      // what its exit will mean
 	started time.Time // when it was spawned
 	readyAt time.Time
+	termAt  time.Time // draining: SIGTERM after this; zero once sent, or when none is due
 	killAt  time.Time // draining: SIGKILL after this; zero once sent
 	maxAge  time.Duration
 	rss     int64 // resident memory, read every memEvery when max_memory is set
@@ -124,7 +125,13 @@ func (p *pool) move(w *worker, to wstate, slots int, c cause, reason string) boo
 	return true
 }
 
-// draining does what entering the draining state does.
+// killGrace is how long a worker that got SIGTERM after the stop timeout
+// has before SIGKILL.
+const killGrace = 5 * time.Second
+
+// draining does what entering the draining state does: the mode tells w
+// to stop; after the stop timeout it gets SIGTERM if it has not had it,
+// and killGrace later SIGKILL (PROTOCOL.md, section 3).
 func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 	w.killAt = now.Add(p.site.Timeouts.Stop)
 	switch c {
@@ -146,7 +153,9 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 		}
 		p.emit(w.stopEvent("stopping worker", reason))
 	case causeGone:
-		return // nothing to tell it: it is going away
+		// Nothing to tell it: it is going away.
+		w.terminateAt(now.Add(p.site.Timeouts.Stop), now, p.site.Timeouts.Stop)
+		return
 	case causeLate:
 		w.killAt = now
 		w.fate = fateCounted
@@ -158,7 +167,18 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 		p.failIfHopeless()
 		return
 	}
-	p.m.stop(p, w, c == causeOwn)
+	w.terminateAt(p.m.stop(p, w, c == causeOwn), now, p.site.Timeouts.Stop)
+}
+
+// terminateAt schedules SIGTERM at termAt (none when zero: it had its stop
+// signal) and SIGKILL after the stop timeout, and at least killGrace after
+// SIGTERM.
+func (w *worker) terminateAt(termAt, now time.Time, stop time.Duration) {
+	w.termAt = termAt
+	w.killAt = now.Add(stop)
+	if !termAt.IsZero() && w.killAt.Before(termAt.Add(killGrace)) {
+		w.killAt = termAt.Add(killGrace)
+	}
 }
 
 func (w *worker) stopEvent(msg, reason string) event.Event {

@@ -29,7 +29,7 @@ func machine(t *testing.T, s wstate) (*pool, *worker, *fakeProc, *[]event.Event)
 	t.Helper()
 	site := &config.Site{Name: "t", Mode: config.Listen, Command: []string{"./app"},
 		Timeouts: config.Timeouts{Start: time.Second, Stop: 5 * time.Second}}
-	p := testPool(site)
+	p := testPool(t, site)
 	var events []event.Event
 	p.b.events = event.Func(func(e event.Event) { events = append(events, e) })
 	pr := &fakeProc{pid: 42}
@@ -96,14 +96,16 @@ func TestWorkerDrains(t *testing.T) {
 		fate    fate
 		signals []syscall.Signal
 		events  []event.Kind
-		killNow bool
+		// When SIGTERM and SIGKILL are due, after the drain began (stop
+		// timeout 5s); -1: no SIGTERM due.
+		term, kill time.Duration
 	}{
-		{"asked", wReady, causeAsked, fateExpected, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, false},
-		{"stops on its own", wReady, causeOwn, fateExpected, nil, []event.Kind{event.WorkerStopping}, false},
-		{"fault while ready", wReady, causeFault, fateCrash, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, false},
-		{"fault while starting", wStarting, causeFault, fateCounted, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, false},
-		{"channel gone", wReady, causeGone, fateCrash, nil, nil, false},
-		{"late", wStarting, causeLate, fateCounted, nil, []event.Kind{event.StartFailed}, true},
+		{"asked", wReady, causeAsked, fateExpected, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, -1, 5 * time.Second},
+		{"stops on its own", wReady, causeOwn, fateExpected, nil, []event.Kind{event.WorkerStopping}, 5 * time.Second, 10 * time.Second},
+		{"fault while ready", wReady, causeFault, fateCrash, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, -1, 5 * time.Second},
+		{"fault while starting", wStarting, causeFault, fateCounted, []syscall.Signal{syscall.SIGTERM}, []event.Kind{event.WorkerStopping}, -1, 5 * time.Second},
+		{"channel gone", wReady, causeGone, fateCrash, nil, nil, 5 * time.Second, 10 * time.Second},
+		{"late", wStarting, causeLate, fateCounted, nil, []event.Kind{event.StartFailed}, -1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,15 +121,46 @@ func TestWorkerDrains(t *testing.T) {
 			if got := kinds(*events); !slices.Equal(got, tt.events) {
 				t.Errorf("events %v, want %v", got, tt.events)
 			}
-			killNow := w.killAt.Before(before.Add(time.Second))
-			if killNow != tt.killNow {
-				t.Errorf("kill at %v (now %v); want at once: %v", w.killAt, before, tt.killNow)
+			near := func(at time.Time, after time.Duration) bool {
+				d := at.Sub(before)
+				return d >= after-time.Second && d <= after+time.Second
+			}
+			if (tt.term < 0) != w.termAt.IsZero() || tt.term >= 0 && !near(w.termAt, tt.term) {
+				t.Errorf("SIGTERM at %v after the drain began; want %v", w.termAt.Sub(before), tt.term)
+			}
+			if !near(w.killAt, tt.kill) {
+				t.Errorf("SIGKILL at %v after the drain began; want %v", w.killAt.Sub(before), tt.kill)
 			}
 			counted := tt.fate == fateCounted
 			if (p.failures > 0) != counted || (p.stats.Restarts > 0) != counted {
 				t.Errorf("failures %d, restarts %d; a failure counted: %v", p.failures, p.stats.Restarts, counted)
 			}
 		})
+	}
+}
+
+// A handoff worker stopped by the broker gets the end of its channel,
+// then SIGTERM after the stop timeout, then SIGKILL killGrace later.
+func TestHandoffStopSequence(t *testing.T) {
+	p := testPool(t, &config.Site{Name: "t", Mode: config.Handoff, Timeouts: config.Timeouts{Stop: 5 * time.Second}})
+	pr := &fakeProc{pid: 42}
+	w := &worker{seq: 1, proc: pr, pid: 42, state: wReady, wasReady: true}
+	p.workers = []*worker{w}
+	before := time.Now()
+	p.stopWorker(w, "test")
+	if len(pr.signals) != 0 {
+		t.Errorf("signals at once: %v; want the channel's end only", pr.signals)
+	}
+	if d := w.termAt.Sub(before); d < 5*time.Second || d > 6*time.Second {
+		t.Errorf("SIGTERM %v after the stop; want the stop timeout, 5s", d)
+	}
+	if d := w.killAt.Sub(w.termAt); d != killGrace {
+		t.Errorf("SIGKILL %v after SIGTERM; want %v", d, killGrace)
+	}
+	p.tick(w.termAt.Add(time.Millisecond))
+	p.tick(w.killAt.Add(time.Millisecond))
+	if want := []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}; !slices.Equal(pr.signals, want) {
+		t.Errorf("signals %v, want %v", pr.signals, want)
 	}
 }
 

@@ -40,22 +40,23 @@ type server struct {
 	daemonChild bool // started by --daemon: tell the parent once up
 	rtDir       string
 
-	pid     *pidfile.File
-	log     *logger
-	bus     *busSink
-	recent  *event.Ring // the last events, for the status surfaces
-	events  event.Sink  // the log, the bus and recent
-	site    *config.Site
-	sockets *sockets.Set
-	notify  *sdnotify.Notifier
-	broker  *broker.Broker
+	pid      *pidfile.File
+	log      *logger
+	bus      *busSink
+	recent   *event.Ring // the last events, for the status surfaces
+	events   event.Sink  // the log, the bus and recent
+	site     *config.Site
+	sockets  *sockets.Set
+	notify   *sdnotify.Notifier
+	children *proc.Children // the workers, to tell them from orphans
+	broker   *broker.Broker
 }
 
 // errRunning says a broker holds the pid file already (--if-stopped).
 var errRunning = errors.New("a broker runs already")
 
 func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err error) {
-	s := &server{opts: o, daemonChild: daemonChild, bus: newBusSink(), recent: event.NewRing(recentEvents)}
+	s := &server{opts: o, daemonChild: daemonChild, bus: newBusSink(), recent: event.NewRing(recentEvents), children: &proc.Children{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -191,9 +192,10 @@ func (s *server) brokerConfig(env []string) (broker.Config, error) {
 		s.notice(slog.LevelWarn, "ignoring the watchdog settings", slog.String("err", err.Error()))
 	}
 	cfg := broker.Config{
-		Site:     s.site,
-		Sockets:  socks,
-		Spawner:  broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: s.log.journal, Output: s.log.output}},
+		Site:    s.site,
+		Sockets: socks,
+		Spawner: broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: s.log.journal, Output: s.log.output,
+			Children: s.children}},
 		Events:   s.events,
 		Env:      env,
 		Stdout:   os.Stdout,
@@ -230,6 +232,7 @@ func (s *server) Run(ctx context.Context) error {
 	s.serveBus(ctx, &wg, ctl)
 	s.servePage(ctx, &wg, ctl)
 	s.handleSignals(ctx, &wg)
+	s.reapOrphans(ctx, &wg)
 	if s.daemonChild {
 		if err := daemonStarted(); err != nil {
 			return err
@@ -240,6 +243,21 @@ func (s *server) Run(ctx context.Context) error {
 		s.notice(slog.LevelWarn, "stopped; some workers had to be killed")
 	}
 	return err
+}
+
+// reapOrphans makes the broker the reaper of what its workers leave
+// behind when they exit (processes that left their group), reaps those as
+// they exit, and kills the rest once the broker has stopped: nothing of a
+// site outlives its broker.
+func (s *server) reapOrphans(ctx context.Context, wg *sync.WaitGroup) {
+	if err := proc.BecomeSubreaper(); err != nil {
+		s.notice(slog.LevelWarn, "cannot adopt the workers' orphans", slog.String("err", err.Error()))
+		return
+	}
+	wg.Go(func() {
+		s.children.Reap(ctx)
+		s.children.KillOrphans(flushTimeout)
+	})
 }
 
 // runBroker runs the broker's loop on this goroutine, locked to its

@@ -48,6 +48,9 @@ type Spawner struct {
 	// the worker has exited and its output is drained. Stdout and Stderr
 	// of the Spec are then not used.
 	Output func() (stdout, stderr io.Writer)
+	// Children, when set, learns of every worker this Spawner starts, so
+	// that reaping orphans (Children.Reap) leaves workers to their Wait.
+	Children *Children
 }
 
 // flusher is an output writer that holds a partial line.
@@ -64,7 +67,8 @@ const (
 
 // Process is a started worker. Exactly one goroutine calls Wait.
 type Process struct {
-	cmd *exec.Cmd
+	cmd      *exec.Cmd
+	children *Children
 }
 
 // Spawn starts the worker described by s.
@@ -114,10 +118,15 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 	if sp.Output != nil && sp.Journal == "" {
 		cmd.Stdout, cmd.Stderr = sp.Output()
 	}
+	// The registry learns of the worker before it can exit, so that no
+	// reaping of orphans takes its exit from Wait.
+	sp.Children.lock()
+	defer sp.Children.unlock()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proc: starting %s: %w", s.Argv[0], unwrapExec(err))
 	}
-	return &Process{cmd: cmd}, nil
+	sp.Children.addLocked(cmd.Process.Pid)
+	return &Process{cmd: cmd, children: sp.Children}, nil
 }
 
 func unwrapExec(err error) error {
@@ -183,10 +192,22 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return unix.Kill(-p.cmd.Process.Pid, sig)
 }
 
-// Wait waits for the worker to exit and returns its state. Exactly one
+// Wait waits for the worker to exit, kills what is left of its process
+// group (children that outlived it), and returns its state. Exactly one
 // goroutine may call it.
 func (p *Process) Wait() *os.ProcessState {
+	pid := p.cmd.Process.Pid
+	// Exited but not reaped: the group's id cannot be reused yet.
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	unix.Kill(-pid, unix.SIGKILL)
 	p.cmd.Wait()
+	p.children.remove(pid)
 	for _, w := range []io.Writer{p.cmd.Stdout, p.cmd.Stderr} {
 		if f, ok := w.(flusher); ok {
 			f.Flush()

@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 		fmt.Printf("pdeathsig=%d listen_pid_is_own=%t\n", sig, os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()))
 		os.Exit(0)
 	}
+	if role := os.Getenv(shimTestRole); role != "" {
+		os.Exit(orphanRole(role))
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,0 +1,138 @@
+package proc
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A worker may leave processes behind: children that ignore its stop
+// signal and outlive it in its process group (Process.Wait kills those),
+// and children that left the group (setsid, a double fork), which the
+// kernel gives to the nearest subreaper when their parent dies. The broker
+// makes itself that subreaper (BecomeSubreaper), so that such orphans are
+// its own: Children reaps them as they exit and kills the rest when the
+// broker stops, so that nothing of a site outlives its broker.
+
+// BecomeSubreaper makes this process the reaper of its descendants' orphans
+// (PR_SET_CHILD_SUBREAPER, prctl(2)).
+func BecomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// Children tells the workers a Spawner started from the other children of
+// this process: orphans. The zero value is ready to use; a nil *Children
+// knows no worker and does nothing.
+type Children struct {
+	mu      sync.Mutex // guards workers
+	workers map[int]bool
+}
+
+func (c *Children) lock() {
+	if c != nil {
+		c.mu.Lock()
+	}
+}
+
+func (c *Children) unlock() {
+	if c != nil {
+		c.mu.Unlock()
+	}
+}
+
+func (c *Children) addLocked(pid int) {
+	if c == nil {
+		return
+	}
+	if c.workers == nil {
+		c.workers = map[int]bool{}
+	}
+	c.workers[pid] = true
+}
+
+func (c *Children) remove(pid int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	delete(c.workers, pid)
+	c.mu.Unlock()
+}
+
+// orphans returns this process's children that are not workers.
+func (c *Children) orphans() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for _, pid := range childPids() {
+		if !c.workers[pid] {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Reap reaps orphans as they exit, until ctx is done.
+func (c *Children) Reap(ctx context.Context) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGCHLD)
+	defer signal.Stop(sig)
+	t := time.NewTicker(time.Second) // a SIGCHLD merged with a worker's
+	defer t.Stop()
+	for {
+		for _, pid := range c.orphans() {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		case <-t.C:
+		}
+	}
+}
+
+// KillOrphans kills every orphan with SIGKILL and reaps it, waiting at
+// most timeout.
+func (c *Children) KillOrphans(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		pids := c.orphans()
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+		}
+	}
+}
+
+// childPids lists this process's children: those of every thread
+// (/proc/self/task/TID/children), orphans it adopted included.
+func childPids() []int {
+	paths, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []int
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for f := range strings.FieldsSeq(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
