@@ -39,7 +39,14 @@ type channel struct {
 	ended   bool                // it has ended: the relay no longer watches it
 	quiet   bool                // the relay does not wake for its reports: they are read when needed
 	reading bool                // its reports are being read (see readReports)
-	ids     map[uint64]struct{} // the connections the worker holds
+	ids     map[uint64]*pending // the connections the worker holds, as they were queued
+	ino     uint64              // the inode of the worker's end, to find it in the worker (reclaim)
+
+	// Health (stuck.go): a report read since the last check, and since
+	// when the channel has held connections the worker has not taken.
+	reported    bool
+	unreadSince time.Time
+	closedAt    time.Time // the worker closed its end before it was ready
 }
 
 func (h *handoff) traits() traits {
@@ -84,7 +91,7 @@ func (h *handoff) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
 	if err != nil {
 		return proc.Spec{}, nil, err
 	}
-	w.ch = &channel{f: ch}
+	w.ch = &channel{f: ch, ino: inode(child)}
 	spec := proc.Spec{
 		Argv:  p.site.Command,
 		Dir:   p.site.Directory,
@@ -141,9 +148,9 @@ func (h *handoff) hand(p *pool, w *worker, c *pending) error {
 	}
 	c.sock.close() // the worker has its own copy
 	if w.ch.ids == nil {
-		w.ch.ids = map[uint64]struct{}{}
+		w.ch.ids = map[uint64]*pending{}
 	}
-	w.ch.ids[p.connSeq] = struct{}{}
+	w.ch.ids[p.connSeq] = c
 	return nil
 }
 
@@ -173,6 +180,7 @@ func (h *handoff) overdue(w *worker) bool { return true }
 
 func (h *handoff) tick(p *pool, now time.Time) {
 	h.readQuiet(p)
+	h.checkTaking(p, now)
 	h.pace(p, true)
 }
 

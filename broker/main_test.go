@@ -151,6 +151,26 @@ func testWorker(kind string) error {
 		select {}
 	case "crash":
 		return errors.New("crashing on purpose")
+	case "taker":
+		// Ready with two slots; takes its connections and never answers.
+		ch := os.NewFile(3, "channel")
+		if _, err := ch.Write([]byte("READY=1\nSLOTS=2\n")); err != nil {
+			return err
+		}
+		buf, oob := make([]byte, 4096), make([]byte, 64)
+		for {
+			n, _, _, _, err := syscall.Recvmsg(3, buf, oob, 0)
+			if err != nil || n == 0 {
+				return err // the end of its channel: leave
+			}
+		}
+	case "closer":
+		// Closes its channel without a word and lives on, until SIGTERM.
+		os.NewFile(3, "channel").Close()
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		return nil
 	}
 	return fmt.Errorf("unknown worker kind %q", kind)
 }

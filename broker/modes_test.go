@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -113,14 +114,27 @@ func TestNotifyOnlyFromWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write([]byte("READY=1\n")); err != nil {
-		t.Fatal(err)
+	// A flood: one line in the log for it, not one per datagram.
+	const flood = 200
+	for range flood {
+		if _, err := c.Write([]byte("READY=1\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, 5*time.Second, "the broker to ignore READY=1 from a stranger", func() bool {
 		return strings.Contains(r.log.String(), "not a worker")
 	})
 	if st := r.b.Stats(); st.Ready != 0 {
 		t.Errorf("a stranger's READY=1 made %d workers ready", st.Ready)
+	}
+	// The rest of the flood is read, and counted, not logged.
+	eventually(t, 5*time.Second, "the flood read", func() bool {
+		var n int
+		r.b.inspect(context.Background(), func(p *pool) { n = p.ignoredSince })
+		return n == flood-1
+	})
+	if n := strings.Count(r.log.String(), "not a worker"); n != 1 {
+		t.Errorf("%d datagrams from a stranger logged %d lines; want 1", flood, n)
 	}
 	if err := r.stop(); err != nil {
 		t.Errorf("Run: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -111,16 +112,36 @@ func (p *pool) notified(pid int, r activation.Report, err error) {
 		}
 	}
 	if w == nil {
-		p.emit(event.Event{Kind: event.Notice, Message: "ignoring sd_notify from a process that is not a worker of this site", Pid: pid})
+		p.ignored(event.Event{Message: "ignoring sd_notify from a process that is not a worker of this site", Pid: pid})
 		return
 	}
 	w.notified = true
 	if err != nil {
-		p.emit(event.Event{Kind: event.Notice, Message: "ignoring an sd_notify datagram the broker cannot read", Pid: pid, Err: err.Error()})
+		p.ignored(event.Event{Message: "ignoring an sd_notify datagram the broker cannot read", Pid: pid, Err: err.Error()})
 		return
 	}
 	r.Ready = r.Ready && !w.wasReady
 	r.Slots = 1
 	r.Done = false
 	p.report(w, r)
+}
+
+// ignoredEvery bounds how often ignored datagrams are logged: a process
+// that floods the notify socket costs one line in that time, with a count.
+const ignoredEvery = 10 * time.Second
+
+// ignored logs a datagram the broker ignores, or counts it when one was
+// logged less than ignoredEvery ago.
+func (p *pool) ignored(e event.Event) {
+	now := time.Now()
+	if now.Sub(p.ignoredAt) < ignoredEvery {
+		p.ignoredSince++
+		return
+	}
+	e.Kind = event.Notice
+	if p.ignoredSince > 0 {
+		e.Attrs = attrs("ignored_since", p.ignoredSince)
+	}
+	p.ignoredAt, p.ignoredSince = now, 0
+	p.emit(e)
 }

@@ -39,6 +39,8 @@ type pool struct {
 	failedGen int // a generation whose worker failed to start
 
 	statusSent   string    // the STATUS= line last sent
+	ignoredAt    time.Time // when an ignored notify datagram was last logged
+	ignoredSince int       // ignored datagrams not logged since
 	memRead      time.Time // when workers' memory was last read
 	lastWatchdog time.Time // when the broker last sent WATCHDOG=1
 	tickedAt     time.Time // the last tick

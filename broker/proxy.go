@@ -26,8 +26,8 @@ type proxy struct {
 
 // backend is a proxy instance's port.
 type backend struct {
-	addr   string        // the address it serves
-	sa     unix.Sockaddr // resolved; nil fails each connect, and the probe says why
+	addr string        // the address it serves
+	sa   unix.Sockaddr // resolved; nil fails each connect, and the probe says why
 	port int
 }
 

@@ -160,7 +160,7 @@ func TestQuietReportsApplyInOrder(t *testing.T) {
 	}
 	// Not ready, so that no connection goes to it: the queued one only
 	// makes each DONE dispatch.
-	w := &worker{slots: 4, held: 4, ch: &channel{f: ch, quiet: true, ids: map[uint64]struct{}{1: {}, 2: {}, 3: {}, 4: {}}}}
+	w := &worker{slots: 4, held: 4, ch: &channel{f: ch, quiet: true, ids: map[uint64]*pending{1: {}, 2: {}, 3: {}, 4: {}}}}
 	p := testPool(t, &config.Site{Mode: config.Handoff})
 	p.workers = []*worker{w}
 	p.queue = []*pending{{}}

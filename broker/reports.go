@@ -16,6 +16,9 @@ import (
 // report applies a worker's report in the protocol's order (PROTOCOL.md,
 // section 4), whichever way it came: its channel, or NOTIFY_SOCKET.
 func (p *pool) report(w *worker, r activation.Report) {
+	if w.ch != nil {
+		w.ch.reported = true
+	}
 	if r.Ready {
 		switch {
 		case w.wasReady:
@@ -106,10 +109,13 @@ func (h *handoff) readReports(p *pool, w *worker, n int) {
 			h.endChannel(p, w)
 			if err == nil || err == unix.ECONNRESET {
 				// It takes no more connections. A worker that never
-				// became ready is about to exit: its exit, not this,
-				// decides what comes next.
+				// became ready is failing to start: unless its exit,
+				// which says more, comes first, the next tick says so
+				// (checkTaking).
 				if w.state == wReady {
 					p.drain(w, causeGone, "its channel ended")
+				} else {
+					w.ch.closedAt = time.Now()
 				}
 			} else {
 				p.malformed(w, os.NewSyscallError("recvmsg", err))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/event"
 )
 
@@ -13,8 +14,8 @@ import (
 // shrink stops ready spares beyond min_idle that have been idle a while,
 // the longest idle first.
 func (p *pool) shrink(now time.Time) {
-	if !p.traits.shrinks {
-		return
+	if !p.traits.shrinks || p.anySuspect() {
+		return // a spare may soon be all that serves
 	}
 	idle := 0
 	var oldest *worker
@@ -29,6 +30,16 @@ func (p *pool) shrink(now time.Time) {
 	if idle > p.site.Pool.MinIdle && oldest != nil && len(p.queue) == 0 {
 		p.stopWorker(oldest, "idle spare beyond min_idle")
 	}
+}
+
+// anySuspect says a worker may have stopped taking connections.
+func (p *pool) anySuspect() bool {
+	for _, w := range p.workers {
+		if w.suspect || w.stuck {
+			return true
+		}
+	}
+	return false
 }
 
 // trim stops spares beyond the pool's capacity (after SetPool).
@@ -66,6 +77,29 @@ func (p *pool) expire(now time.Time) {
 		}
 		p.failQueue(reason)
 	}
+	p.expireQueued(now)
+}
+
+// expireQueued fails connections that waited longer than the queue
+// timeout, even while workers are ready: busy, or stuck.
+func (p *pool) expireQueued(now time.Time) {
+	limit := queueTimeout(p.site)
+	kept := p.queue[:0]
+	for _, c := range p.queue {
+		if now.Sub(c.at) <= limit {
+			kept = append(kept, c)
+			continue
+		}
+		p.stats.Shed++
+		p.fail(c, fmt.Sprintf("no worker took the connection within %s (the queue timeout)", limit))
+	}
+	clear(p.queue[len(kept):])
+	p.queue = kept
+}
+
+// queueTimeout is how long a connection waits in the broker for a worker.
+func queueTimeout(s *config.Site) time.Duration {
+	return s.Timeouts.Start
 }
 
 // idleStop scales the site to zero after idle_stop without a connection.

@@ -52,6 +52,8 @@ type worker struct {
 	slots     int    // connections it takes at once
 	held      int    // connections it holds
 	full      bool   // it refused a connection (a full channel): wait for a DONE
+	suspect   bool   // the mode suspects it stopped taking connections: none go to it
+	stuck     bool   // it stopped taking connections: draining until a replacement is ready
 	served    uint64 // connections it finished
 	lastUse   uint64 // dispatch sequence of its last connection, for FIFO
 	idleSince time.Time
@@ -83,6 +85,7 @@ const (
 	causeFault              // it broke a rule (protocol, refused connections); the reason is the site's error
 	causeGone               // its channel ended under it: it is going away
 	causeLate               // not ready within the start timeout: killed at once
+	causeStuck              // it stopped taking what it was handed: replaced, then stopped
 )
 
 // becameReady moves a starting worker to ready, taking slots connections
@@ -116,6 +119,7 @@ func (p *pool) move(w *worker, to wstate, slots int, c cause, reason string) boo
 		w.idleSince, w.readyAt, w.lastPing = now, now, now
 		p.slots = w.slots
 		p.nextSpawn = time.Time{}
+		p.replaced(now)
 		e := w.about(event.WorkerReady, slog.LevelInfo, "worker ready")
 		e.Attrs = attrs("slots", w.slots, "after", now.Sub(w.started).Round(time.Millisecond))
 		p.emit(e)
@@ -156,6 +160,17 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 		// Nothing to tell it: it is going away.
 		w.terminateAt(now.Add(p.site.Timeouts.Stop), now, p.site.Timeouts.Stop)
 		return
+	case causeStuck:
+		w.stuck, w.suspect = true, false
+		w.fate = fateCounted
+		p.stats.Restarts++
+		p.setErr(reason)
+		p.emit(w.stopEvent("stopping worker", reason))
+		p.m.stop(p, w, false)
+		// SIGTERM once a replacement is ready (becameReady), or after
+		// the start timeout.
+		w.terminateAt(now.Add(p.site.Timeouts.Start), now, 0)
+		return
 	case causeLate:
 		w.killAt = now
 		w.fate = fateCounted
@@ -178,6 +193,16 @@ func (w *worker) terminateAt(termAt, now time.Time, stop time.Duration) {
 	w.killAt = now.Add(stop)
 	if !termAt.IsZero() && w.killAt.Before(termAt.Add(killGrace)) {
 		w.killAt = termAt.Add(killGrace)
+	}
+}
+
+// replaced tells stuck workers that a worker is ready to take their place:
+// their SIGTERM is due.
+func (p *pool) replaced(now time.Time) {
+	for _, x := range p.workers {
+		if x.stuck && x.state == wDraining && !x.termAt.IsZero() {
+			x.terminateAt(now, now, 0)
+		}
 	}
 }
 

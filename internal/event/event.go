@@ -33,6 +33,7 @@ const (
 	Stopping                    // the broker stops
 	Stored                      // accepted connections kept for the next broker
 	AcceptFailed                // accept(2) failed on a listening socket
+	WorkerStuck                 // a worker stopped taking the connections it is handed
 
 	numKinds
 )
@@ -60,6 +61,7 @@ var names = [numKinds]string{
 	Stopping:        "stopping",
 	Stored:          "connections-stored",
 	AcceptFailed:    "accept-failed",
+	WorkerStuck:     "worker-stuck",
 }
 
 // String is the kind's stable name, e.g. "worker-crashed".

@@ -66,6 +66,7 @@ var MessageIDs = map[event.Kind]string{
 	event.Stored:          "24d0bff5fcf453a8a60b6469d25cf365",
 	event.AcceptFailed:    "4f9828e998c75de79176bbc72a527cbb",
 	event.Notice:          "15f75ca0f29953ddb80d96f62c1bb7bb",
+	event.WorkerStuck:     "c67d6edc63a1bf434f4e198fd0db987f",
 }
 
 // Sender writes one entry: a Writer's Send.
