@@ -22,21 +22,19 @@ import (
 // binary playing kind.
 func testSite(t testing.TB, mode config.Mode, kind string) *config.Site {
 	t.Helper()
-	s := &config.Site{
-		Name:        "t",
-		Listen:      []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: freePort(t)}},
-		Mode:        mode,
-		Protocol:    config.HTTP,
-		Command:     []string{os.Args[0]},
-		Directory:   t.TempDir(),
-		Environment: map[string]string{"ZSM_TEST_WORKER": kind},
-		Pool:        config.Pool{MinIdle: 1, Max: 4, Queue: 256},
-		Timeouts:    config.Timeouts{Start: 10 * time.Second, Stop: 5 * time.Second},
-	}
+	s := config.Default()
+	s.Name = "t"
+	s.Listen = []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: freePort(t)}}
+	s.Mode, s.Protocol = mode, config.HTTP
+	s.Command = []string{os.Args[0]}
+	s.Directory = t.TempDir()
+	s.Environment = map[string]string{"ZSM_TEST_WORKER": kind}
+	s.Pool = config.Pool{MinIdle: 1, Max: 4, Queue: 256}
+	s.Timeouts.Start, s.Timeouts.Stop = 10*time.Second, 5*time.Second
 	if mode == config.Proxy {
 		s.Backend = &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{freePort(t), freePort(t)}}
 	}
-	return s
+	return &s
 }
 
 // running is a broker under test.

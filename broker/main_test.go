@@ -151,6 +151,25 @@ func testWorker(kind string) error {
 		select {}
 	case "crash":
 		return errors.New("crashing on purpose")
+	case "mute-backend":
+		// Binds its port and takes connections, never answering.
+		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			return err
+		}
+		var held []net.Conn // kept: a collected conn would close
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return err
+			}
+			held = append(held, c)
+		}
 	case "taker":
 		// Ready with two slots; takes its connections and never answers.
 		ch := os.NewFile(3, "channel")

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -205,7 +206,7 @@ func (p *pool) tick(now time.Time) {
 		p.sdNotify("WATCHDOG=1")
 	}
 	p.m.tick(p, now)
-	p.relay.expire(now, dialTimeout)
+	p.relay.expire(now, p.site.Timeouts.Connect, p.site.Timeouts.FirstByte)
 	for _, w := range p.workers {
 		if w.state != wDraining {
 			continue
@@ -288,6 +289,23 @@ func (p *pool) setErr(msg string) {
 func (p *pool) readChannel(w *worker) { p.m.readChannel(p, w) }
 
 func (p *pool) connectFailed(w *worker, c *pending, err error) { p.m.connectFailed(p, w, c, err) }
+
+// timedOut counts a connection whose backend did not answer in time: its
+// client got the explicit failure (relay.timeout).
+func (p *pool) timedOut(w *worker, after time.Duration) {
+	if w.held > 0 {
+		w.held--
+	}
+	p.stats.Shed++
+	e := w.about(event.Refused, slog.LevelWarn, "connection refused")
+	e.Reason = fmt.Sprintf("the backend did not answer within %s", p.site.Timeouts.FirstByte)
+	e.Attrs = attrs("waited", after.Round(time.Millisecond))
+	p.emit(e)
+	if w.state == wDraining && w.held == 0 {
+		p.m.drained(p, w)
+	}
+	p.dispatch()
+}
 
 func (p *pool) acceptFailed(listener string, err error) {
 	p.emit(event.Event{Kind: event.AcceptFailed, Level: slog.LevelError, Message: "accept failed", Err: err.Error(), Attrs: attrs("listener", listener)})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -32,11 +33,10 @@ type backend struct {
 }
 
 const (
-	probeFirst  = 2 * time.Millisecond   // a starting backend is tried this soon again,
-	probeEvery  = 50 * time.Millisecond  // then less and less often, down to this
-	dialTimeout = 5 * time.Second        // a backend's connect, under load
-	maxRetries  = 3                      // backends one connection is offered to
-	proxyGrace  = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
+	probeFirst = 2 * time.Millisecond   // a starting backend is tried this soon again,
+	probeEvery = 50 * time.Millisecond  // then less and less often, down to this
+	maxRetries = 3                      // backends one connection is offered to
+	proxyGrace = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
 )
 
 func (x *proxy) traits() traits { return traits{accepts: true, seesIdle: true, inPlace: true} }
@@ -44,6 +44,10 @@ func (x *proxy) traits() traits { return traits{accepts: true, seesIdle: true, i
 func (x *proxy) open(p *pool) error {
 	if err := p.relay.listenAll(p.b.cfg.Sockets, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC); err != nil {
 		return err
+	}
+	if p.site.Protocol == config.HTTP {
+		p.relay.timeoutReply = failure(p.site, http.StatusGatewayTimeout,
+			fmt.Sprintf("the backend did not answer within %s", p.site.Timeouts.FirstByte))
 	}
 	var err error
 	x.notify, err = openNotify(p)

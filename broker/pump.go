@@ -103,6 +103,9 @@ func (r *relay) flush(src *end) bool {
 	}
 	r.pipes.put(src.p)
 	src.p = nil
+	if dst.w != nil && dst.waiting.IsZero() {
+		dst.waiting = r.clock // a backend owes an answer
+	}
 	r.want(dst, 0, unix.EPOLLOUT)
 	switch {
 	case src.eof:
@@ -165,6 +168,7 @@ func (r *relay) fill(src *end) bool {
 	default:
 		p.n = n
 		src.p = p
+		src.waiting = time.Time{}
 		r.up(src)
 	}
 	return true
@@ -198,22 +202,38 @@ func (r *relay) redial(b *end, err error) {
 	r.failed = append(r.failed, dialFailure{b.w, c, err})
 }
 
-// expire fails the connects older than timeout and polls the listening
-// sockets paused since the last call; call it at every tick.
-func (r *relay) expire(now time.Time, timeout time.Duration) {
+// expire fails the connects older than connect, ends the pairs whose
+// backend owes an answer for longer than firstByte, and polls the
+// listening sockets paused since the last call; call it at every tick.
+func (r *relay) expire(now time.Time, connect, firstByte time.Duration) {
 	for _, e := range r.ends {
 		switch {
 		case e == nil:
 		case e.paused:
 			e.paused = false
 			r.want(e, unix.EPOLLIN, 0)
-		case !e.dialing || now.Sub(e.dialed) < timeout:
+		case !e.waiting.IsZero() && now.Sub(e.waiting) > firstByte:
+			r.timeout(e, now.Sub(e.waiting))
+		case !e.dialing || now.Sub(e.dialed) < connect:
 		case isConnected(e.fd):
 			r.up(e) // connected, and nothing to say yet
 		default:
 			r.redial(e, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
 		}
 	}
+}
+
+// timeout ends the pair of backend b, which owes its client an answer:
+// the client gets timeoutReply, unless some of the answer is on its way.
+func (r *relay) timeout(b *end, after time.Duration) {
+	cl := b.peer
+	if r.timeoutReply != nil && b.p == nil {
+		unix.SendmsgN(cl.fd, r.timeoutReply, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	}
+	shutWrite(cl.fd)
+	r.drop(b)
+	r.drop(cl)
+	r.ended = append(r.ended, endedPair{w: b.w, timedOut: after})
 }
 
 func isConnected(fd int) bool {
@@ -229,5 +249,5 @@ func (r *relay) finish(e *end) {
 	}
 	r.drop(e)
 	r.drop(e.peer)
-	r.ended = append(r.ended, b.w)
+	r.ended = append(r.ended, endedPair{w: b.w})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -74,6 +75,13 @@ func refuseNow(fd int, site *config.Site, reason string) {
 
 // refusal is the 503 an http site's client gets, with the reason.
 func refusal(site *config.Site, reason string) []byte {
+	return failure(site, http.StatusServiceUnavailable, reason)
+}
+
+// failure is the answer with status code an http site's client gets when
+// the site cannot serve it, with the reason.
+func failure(site *config.Site, code int, reason string) []byte {
 	body := fmt.Sprintf("zsm: site %q is unavailable: %s\n", site.Name, reason)
-	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s", len(body), body)
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
+		code, http.StatusText(code), len(body), body)
 }

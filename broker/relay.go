@@ -40,6 +40,9 @@ type relayOwner interface {
 	readChannel(w *worker)
 	// finished counts a connection that w's backend and its client ended.
 	finished(w *worker)
+	// timedOut counts a connection that w's backend did not answer in
+	// time: its client got the explicit failure.
+	timedOut(w *worker, after time.Duration)
 	// connectFailed gives back a connection whose backend did not answer:
 	// nothing it sent has been lost, and it may be connected again.
 	connectFailed(w *worker, c *pending, err error)
@@ -56,7 +59,7 @@ type relay struct {
 	seq    uint32        // tells an fd's registrations apart
 	pipes  pipes         // pipes for bytes in flight
 	failed []dialFailure // connects that failed, for the owner
-	ended  []*worker     // pairs finished, for the owner
+	ended  []endedPair   // pairs finished or timed out, for the owner
 	evs    [128]unix.EpollEvent
 	// idle says the last wait took idleWait or longer; runtimeWaits
 	// counts the waits made through the runtime (see wait).
@@ -68,6 +71,12 @@ type relay struct {
 	// acceptFlags are accept4's: non-blocking sockets for the relay's
 	// own copying, blocking ones to hand to workers.
 	acceptFlags int
+	// clock is the time the last wait returned: the time of what it
+	// handles.
+	clock time.Time
+	// timeoutReply is what a client whose backend did not answer in time
+	// gets before the close (a 504 for http sites); nil: just the close.
+	timeoutReply []byte
 }
 
 // end is one socket in the relay: a listening socket, a worker's channel,
@@ -91,6 +100,14 @@ type end struct {
 	parked  bool      // out of the set after a hangup, until its peer takes its bytes
 	dialing bool      // not known to be up yet
 	dialed  time.Time // when its connect began
+	waiting time.Time // bytes went to this backend, and none came back since
+}
+
+// endedPair is a pair the relay ended: finished, or timed out after
+// timedOut.
+type endedPair struct {
+	w        *worker
+	timedOut time.Duration
 }
 
 type dialFailure struct {
@@ -201,7 +218,8 @@ func (r *relay) wait(timeout time.Duration) {
 	} else {
 		n, err = epollWait(r.ep, r.evs[:], ms)
 	}
-	r.idle = time.Since(start) >= idleWait
+	r.clock = time.Now()
+	r.idle = r.clock.Sub(start) >= idleWait
 	if err != nil {
 		return // EINTR
 	}
@@ -271,7 +289,11 @@ func (r *relay) report() {
 	// The owner's calls may add to either list; both keep their arrays.
 	for len(r.ended)+len(r.failed) > 0 {
 		for i := 0; i < len(r.ended); i++ {
-			r.owner.finished(r.ended[i])
+			if e := r.ended[i]; e.timedOut > 0 {
+				r.owner.timedOut(e.w, e.timedOut)
+			} else {
+				r.owner.finished(e.w)
+			}
 		}
 		clear(r.ended)
 		r.ended = r.ended[:0]

@@ -32,15 +32,22 @@ type relayRig struct {
 	calls chan func() // run on the relay's goroutine
 	done  chan struct{}
 
-	mu     sync.Mutex // guards what follows
-	ended  int        // pairs finished
-	failed []error
-	parked []*pending // given back after a failed connect
+	mu       sync.Mutex // guards what follows
+	ended    int        // pairs finished
+	timeouts []time.Duration
+	failed   []error
+	parked   []*pending // given back after a failed connect
 }
 
 func (g *relayRig) enqueue(c *pending) { g.r.connect(g.to.Load(), c) }
 
 func (g *relayRig) readChannel(*worker) {}
+
+func (g *relayRig) timedOut(_ *worker, after time.Duration) {
+	g.mu.Lock()
+	g.timeouts = append(g.timeouts, after)
+	g.mu.Unlock()
+}
 
 func (g *relayRig) acceptFailed(listener string, err error) {
 	g.t.Errorf("accept on %s failed: %v", listener, err)
@@ -122,7 +129,7 @@ func (g *relayRig) worker(t *testing.T, addr string) *worker {
 // had passed.
 func (g *relayRig) expireConnects() {
 	g.do(func() {
-		g.r.expire(time.Now().Add(time.Hour), time.Minute)
+		g.r.expire(time.Now().Add(time.Hour), time.Minute, 2*time.Hour)
 		g.r.report() // as the next wait does
 	})
 }

@@ -18,18 +18,14 @@ import (
 // stopped, deadlocked, or swapped out) would keep them, and its free slots
 // would draw more. At every tick the broker looks at what each worker has
 // not yet read from its channel (SIOCOUTQ on the broker's end): a worker
-// that leaves connections unread, and reports nothing, for the site's
-// handoff timeout is stuck. The broker then takes its unread connections
+// that leaves connections unread, and reports nothing, for the handoff
+// timeout (timeouts.handoff) is stuck. The broker then takes its unread connections
 // back out of its channel (pidfd_getfd(2) lends it the worker's end) and
 // hands them to other workers, so that a stuck worker takes with it only
 // the connections it had read before it stopped; it ends the worker's
 // channel, starts a replacement, and sends the worker SIGTERM once a
 // replacement is ready (or after the start timeout), then SIGKILL. A
 // worker suspected of being stuck gets no more connections meanwhile.
-
-// handoffTimeout is how long a handed connection may wait unread in a
-// worker's channel while the worker reports nothing.
-const handoffTimeout = time.Second
 
 // checkTaking looks for workers that stopped taking connections.
 func (h *handoff) checkTaking(p *pool, now time.Time) {
@@ -50,7 +46,7 @@ func (h *handoff) checkTaking(p *pool, now time.Time) {
 			w.ch.unreadSince, w.suspect = time.Time{}, false
 		case w.ch.unreadSince.IsZero():
 			w.ch.unreadSince, w.suspect = now, true
-		case now.Sub(w.ch.unreadSince) >= handoffTimeout:
+		case now.Sub(w.ch.unreadSince) >= p.site.Timeouts.Handoff:
 			h.stuck(p, w, now.Sub(w.ch.unreadSince))
 		}
 	}

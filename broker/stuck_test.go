@@ -146,7 +146,7 @@ func TestChannelClosedBeforeReady(t *testing.T) {
 func TestQueueDeadline(t *testing.T) {
 	s := testSite(t, config.Handoff, "taker")
 	s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 64}
-	s.Timeouts.Start = time.Second // the queue timeout, for now
+	s.Timeouts.Queue = time.Second
 	r := start(t, s, nil)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -170,4 +170,22 @@ func TestQueueDeadline(t *testing.T) {
 	if refused != 4 || hung != 2 {
 		t.Errorf("%d got the queue timeout's 503, %d waited on the worker; want 4 and 2", refused, hung)
 	}
+}
+
+// A backend that takes connections and never answers: the client gets a
+// 504 once first_byte has passed, and the broker goes on.
+func TestBackendFirstByte(t *testing.T) {
+	s := testSite(t, config.Proxy, "mute-backend")
+	s.Timeouts.FirstByte = 500 * time.Millisecond
+	r := start(t, s, nil)
+	for range 3 {
+		code, body, err := loadgen.GetWithin("tcp", r.addr, "/", 10*time.Second)
+		if err != nil || code != 504 || !strings.Contains(body, "did not answer within 500ms") {
+			t.Fatalf("got %d %q %v; want a 504 saying the backend did not answer", code, body, err)
+		}
+	}
+	eventually(t, 5*time.Second, "3 shed, none active", func() bool {
+		st := r.b.Stats()
+		return st.Shed == 3 && st.Active == 0
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/event"
 )
 
@@ -83,7 +82,7 @@ func (p *pool) expire(now time.Time) {
 // expireQueued fails connections that waited longer than the queue
 // timeout, even while workers are ready: busy, or stuck.
 func (p *pool) expireQueued(now time.Time) {
-	limit := queueTimeout(p.site)
+	limit := p.site.Timeouts.Queue
 	kept := p.queue[:0]
 	for _, c := range p.queue {
 		if now.Sub(c.at) <= limit {
@@ -95,11 +94,6 @@ func (p *pool) expireQueued(now time.Time) {
 	}
 	clear(p.queue[len(kept):])
 	p.queue = kept
-}
-
-// queueTimeout is how long a connection waits in the broker for a worker.
-func queueTimeout(s *config.Site) time.Duration {
-	return s.Timeouts.Start
 }
 
 // idleStop scales the site to zero after idle_stop without a connection.

@@ -83,7 +83,10 @@ func Default() Site {
 			Queue:    256,
 			IdleStop: 10 * time.Minute,
 		},
-		Timeouts: Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second},
+		Timeouts: Timeouts{
+			Start: 30 * time.Second, Stop: 30 * time.Second,
+			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: 60 * time.Second,
+		},
 	}
 }
 
@@ -99,13 +102,27 @@ type Pool struct {
 	ExitWhenIdle bool          // after IdleStop, the broker exits too (systemd restarts it)
 }
 
-// Timeouts bound a worker's start and stop.
+// Timeouts bound how long anything may wait: a worker's start and stop,
+// a connection in the broker's queue, a worker or backend that does not
+// take or answer what it is given.
 type Timeouts struct {
 	Start time.Duration // a worker must be ready within this
-	Stop  time.Duration // die_timeout: SIGTERM, wait this long, SIGKILL
+	Stop  time.Duration // die_timeout: the worker is told to stop, then SIGTERM, then SIGKILL
 	// Watchdog: a worker that sends no WATCHDOG=1 for this long is
 	// replaced; 0 means workers are not watched.
 	Watchdog time.Duration
+	// Handoff: a handoff worker that leaves a connection unread on its
+	// channel this long, reporting nothing, is stuck: replaced, and the
+	// connection given to another.
+	Handoff time.Duration
+	// Queue: a connection waits at most this long in the broker for a
+	// worker; then it gets the explicit failure.
+	Queue time.Duration
+	// Connect: proxy mode, a backend must take a connection within this.
+	Connect time.Duration
+	// FirstByte: proxy mode, a backend must answer what a client sent
+	// within this; otherwise the client gets 504 (http) or a close.
+	FirstByte time.Duration
 }
 
 // Backend describes proxy-mode instances: one per port, each reached at

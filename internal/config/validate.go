@@ -42,6 +42,10 @@ const (
 	// MaxStopTimeout bounds timeouts.stop: a drain of long-lived
 	// connections (downloads, websockets) may take hours, not days.
 	MaxStopTimeout = 24 * time.Hour
+	// MinWait and MaxWait bound timeouts.handoff, queue, connect and
+	// first_byte: what a client may wait for.
+	MinWait = 100 * time.Millisecond
+	MaxWait = time.Hour
 	// MaxWatchdog bounds timeouts.watchdog: a worker silent for an hour is
 	// not being watched.
 	MaxWatchdog = time.Hour
@@ -170,6 +174,10 @@ func (ps *Problems) timeouts(t *Timeouts) {
 	if t.Watchdog != 0 { // 0: workers are not watched
 		ps.durationIn("timeouts.watchdog", t.Watchdog, MinTimeout, MaxWatchdog)
 	}
+	ps.durationIn("timeouts.handoff", t.Handoff, MinWait, MaxWait)
+	ps.durationIn("timeouts.queue", t.Queue, MinWait, MaxWait)
+	ps.durationIn("timeouts.connect", t.Connect, MinWait, MaxWait)
+	ps.durationIn("timeouts.first_byte", t.FirstByte, MinWait, MaxWait)
 }
 
 // backend checks that a backend is there exactly in proxy mode, and what

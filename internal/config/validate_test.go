@@ -118,6 +118,11 @@ var siteCases = []struct {
 	{"stop at the bound", func(s *Site) { s.Timeouts.Stop = MaxStopTimeout }, nil},
 	{"stop above the bound", func(s *Site) { s.Timeouts.Stop = MaxStopTimeout + time.Second }, []string{"timeouts.stop: Invalid duration"}},
 	{"watchdog off", func(s *Site) { s.Timeouts.Watchdog = 0 }, nil},
+	{"handoff at the minimum", func(s *Site) { s.Timeouts.Handoff = MinWait }, nil},
+	{"handoff zero", func(s *Site) { s.Timeouts.Handoff = 0 }, []string{"timeouts.handoff: Invalid duration"}},
+	{"queue above the bound", func(s *Site) { s.Timeouts.Queue = MaxWait + time.Second }, []string{"timeouts.queue: Invalid duration"}},
+	{"connect below the minimum", func(s *Site) { s.Timeouts.Connect = time.Millisecond }, []string{"timeouts.connect: Invalid duration"}},
+	{"first_byte at the bound", func(s *Site) { s.Timeouts.FirstByte = MaxWait }, nil},
 	{"watchdog below the minimum", func(s *Site) { s.Timeouts.Watchdog = time.Millisecond }, []string{"timeouts.watchdog: Invalid duration"}},
 	{"watchdog at the bound", func(s *Site) { s.Timeouts.Watchdog = MaxWatchdog }, nil},
 	{"watchdog above the bound", func(s *Site) { s.Timeouts.Watchdog = MaxWatchdog + time.Second }, []string{"timeouts.watchdog: Invalid duration"}},
@@ -305,7 +310,8 @@ func TestDefault(t *testing.T) {
 		Protocol:    TCP,
 		Environment: map[string]string{},
 		Pool:        Pool{MinIdle: 1, Max: 4, Queue: 256, IdleStop: 10 * time.Minute},
-		Timeouts:    Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second},
+		Timeouts: Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second,
+			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute},
 	}
 	a, b := Default(), Default()
 	if diff := cmp.Diff(want, a); diff != "" {

@@ -76,8 +76,11 @@ var (
 		{Name: "min_idle"}, {Name: "max"}, {Name: "queue"}, {Name: "max_requests"},
 		{Name: "max_memory"}, {Name: "max_age"}, {Name: "idle_stop"}, {Name: "exit_when_idle"},
 	}}
-	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "start"}, {Name: "stop"}, {Name: "watchdog"}}}
-	backendSchema  = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "start"}, {Name: "stop"}, {Name: "watchdog"},
+		{Name: "handoff"}, {Name: "queue"}, {Name: "connect"}, {Name: "first_byte"},
+	}}
+	backendSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address", Required: true}, {Name: "ports", Required: true},
 	}}
 	statusSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}

@@ -40,7 +40,8 @@ site "hello" {
 		Directory:   "/etc/zsm",
 		Environment: map[string]string{},
 		Pool:        config.Pool{MinIdle: 1, Max: 4, Queue: 256, IdleStop: 10 * time.Minute},
-		Timeouts:    config.Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second},
+		Timeouts: config.Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second,
+			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute},
 	}}}
 	if diff := cmp.Diff(want, f); diff != "" {
 		t.Errorf("minimal site (-want +got):\n%s", diff)
@@ -69,9 +70,13 @@ site "blog" {
     exit_when_idle = true
   }
   timeouts {
-    start    = "10s"
-    stop     = "1m"
-    watchdog = "20s"
+    start      = "10s"
+    stop       = "1m"
+    watchdog   = "20s"
+    handoff    = "2s"
+    queue      = "15s"
+    connect    = "3s"
+    first_byte = "2m"
   }
   backend {
     address = "127.0.0.1:{port}"
@@ -108,10 +113,11 @@ site "api" {
 		Eager:       true,
 		Pool: config.Pool{MinIdle: 2, Max: 8, Queue: 64, MaxRequests: 1000, MaxMemory: 512 << 20,
 			MaxAge: time.Hour, IdleStop: 5 * time.Minute, ExitWhenIdle: true},
-		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute, Watchdog: 20 * time.Second},
-		Backend:  &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
-		Status:   &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
-		Limits:   config.Limits{Memory: 1 << 30, CPUPercent: 200},
+		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute, Watchdog: 20 * time.Second,
+			Handoff: 2 * time.Second, Queue: 15 * time.Second, Connect: 3 * time.Second, FirstByte: 2 * time.Minute},
+		Backend: &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
+		Status:  &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
+		Limits:  config.Limits{Memory: 1 << 30, CPUPercent: 200},
 	}, {
 		Name:        "api",
 		Listen:      []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: 8081}},

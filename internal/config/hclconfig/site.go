@@ -121,6 +121,10 @@ func (sd *siteDecoder) blocks(blocks hcl.Blocks) {
 		sd.duration("timeouts.start", at["start"], &t.Start)
 		sd.duration("timeouts.stop", at["stop"], &t.Stop)
 		sd.duration("timeouts.watchdog", at["watchdog"], &t.Watchdog)
+		sd.duration("timeouts.handoff", at["handoff"], &t.Handoff)
+		sd.duration("timeouts.queue", at["queue"], &t.Queue)
+		sd.duration("timeouts.connect", at["connect"], &t.Connect)
+		sd.duration("timeouts.first_byte", at["first_byte"], &t.FirstByte)
 	}
 	if b := bs["backend"]; b != nil {
 		sd.backend(b.Body)
