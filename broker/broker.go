@@ -88,6 +88,10 @@ type Config struct {
 	// Load re-reads the site's configuration for Reload; nil reloads with
 	// the configuration the broker has (a restart of every worker).
 	Load func() (*config.Site, error)
+	// ConfigError, when set, says the configuration file did not load and
+	// Site is a copy of the last one that did: the broker says so in its
+	// status until a reload loads the file.
+	ConfigError error
 }
 
 // ProcessSpawner adapts proc.Spawner to Spawner.
@@ -197,6 +201,7 @@ type Stats struct {
 	Generation int    // bumped by every reload
 	Breaker    string // "closed", "open" (failing: connections refused at once), "half-open" (retrying)
 	LastErr    string
+	ConfigErr  string // the configuration file does not load: the broker runs a saved copy
 }
 
 // StatusLine is the one-line STATUS= text for systemctl status.
@@ -210,6 +215,9 @@ func (s Stats) StatusLine() string {
 		line += "; failing: " + s.LastErr
 	case s.LastErr != "" && s.Ready == 0:
 		line += "; " + s.LastErr
+	}
+	if s.ConfigErr != "" {
+		line += "; running a saved copy of the configuration, which does not load: " + s.ConfigErr
 	}
 	return line
 }

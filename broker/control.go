@@ -147,6 +147,9 @@ func (b *Broker) Status(ctx context.Context) (status.Site, error) {
 		Accepted: st.Accepted, Served: st.Served, Active: uint32(st.Active), Queued: uint32(st.Queued),
 		Shed: st.Shed, Failed: st.Failed, Restarts: st.Restarts, Breaker: st.Breaker, LastError: st.LastErr,
 	}
+	if st.ConfigErr != "" {
+		out.LastError = "the configuration does not load (running a saved copy): " + st.ConfigErr
+	}
 	ws, err := b.Workers(ctx)
 	if err != nil && !errors.Is(err, ErrStopped) {
 		return out, err

@@ -72,6 +72,9 @@ func newPool(b *Broker) (*pool, error) {
 		slots:    1,
 		warm:     b.cfg.Site.Eager,
 	}
+	if err := b.cfg.ConfigError; err != nil {
+		p.stats.ConfigErr = err.Error()
+	}
 	r, err := newRelay(p)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,7 @@ func (p *pool) beginReload(waiters []chan error) {
 			return
 		}
 		site = s
+		p.stats.ConfigErr = "" // the file loads again
 	}
 	p.sdNotify("RELOADING=1")
 	p.emit(event.Event{Kind: event.Reloading, Message: "reloading", Attrs: attrs("generation", p.gen+1, "workers", p.live())})

@@ -83,20 +83,37 @@ var OSEnv = Env{LookupEnv: os.LookupEnv, Unsetenv: os.Unsetenv, Getpid: os.Getpi
 // when they do not match the site's listen addresses exactly), else sockets
 // bound here. runtimeDir resolves relative unix paths.
 func Open(site *config.Site, runtimeDir string, env Env) (*Set, error) {
-	files, err := inherited(env)
+	files, stored, err := Passed(env)
 	if err != nil {
 		return nil, err
 	}
-	if files != nil {
-		var stored, listeners []*os.File
-		for _, f := range files {
-			if f.Name() == StoredConn {
-				stored = append(stored, f)
-			} else {
-				listeners = append(listeners, f)
-			}
+	return Match(site, runtimeDir, files, stored)
+}
+
+// Passed returns the fds systemd passed this process: its listening
+// sockets and the connections a previous broker stored (named StoredConn);
+// none when it passed none. It clears the variables so that no child
+// inherits them. The caller owns the files.
+func Passed(env Env) (listeners, stored []*os.File, err error) {
+	files, err := inherited(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		if f.Name() == StoredConn {
+			stored = append(stored, f)
+		} else {
+			listeners = append(listeners, f)
 		}
-		files = listeners
+	}
+	return listeners, stored, nil
+}
+
+// Match returns the site's sockets from what Passed returned: systemd's
+// when it passed any (an error when they do not match the site's listen
+// addresses exactly), else sockets bound here.
+func Match(site *config.Site, runtimeDir string, files, stored []*os.File) (*Set, error) {
+	if files != nil {
 		socks, err := match(site, runtimeDir, files)
 		if err != nil {
 			for _, f := range stored {
