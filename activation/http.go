@@ -15,12 +15,15 @@ import (
 const Grace = time.Second
 
 // ServeHTTP serves srv on l until l stops (the broker ended the channel,
-// SIGTERM, Stop), then stops without failing a request: kept-alive
-// connections get "Connection: close" on their next response instead of
-// being closed under a client that may be sending (for at most Grace),
-// in-flight requests finish (for at most drain), and then it returns.
-// It wraps srv.Handler and srv.ConnState, and closes l. A nil error means
-// every request was finished.
+// SIGTERM, Stop), then stops without failing a request, as PROTOCOL.md
+// (section 3, "End of file") asks: every response from then on carries
+// "Connection: close"; for at most Grace (or drain, if shorter) kept-alive
+// connections may come back for one more request instead of being closed
+// under a client that may be sending; then the idle ones are closed, the
+// in-flight requests finish (for at most drain), and it returns. Each
+// connection's Close sends its DONE=1. It wraps srv.Handler and
+// srv.ConnState, and closes l. A nil error means every request was
+// finished.
 func ServeHTTP(srv *http.Server, l *Listener, drain time.Duration) error {
 	var stopping atomic.Bool
 	h := srv.Handler

@@ -52,9 +52,13 @@ type options struct {
 	signalsSet bool
 }
 
-// Slots sets how many connections the process takes at once in handoff mode
-// (the SLOTS it announces; 1..[MaxSlots]). The broker never hands over more;
-// the Listener does not enforce it. Ignored in the other modes.
+// Slots sets how many connections the process holds at once in handoff
+// mode, busy or idle kept-alive (the SLOTS it announces; 1..[MaxSlots]): a
+// kept-alive connection holds its slot until it is closed, so a server
+// that keeps connections alive needs at least as many slots as the
+// kept-alive connections it expects (PROTOCOL.md, section 4). The broker
+// never hands over more; the Listener does not enforce it. Ignored in the
+// other modes.
 func Slots(n int) Option {
 	return func(o *options) { o.slots = n }
 }
@@ -68,10 +72,14 @@ func Names(names ...string) Option {
 }
 
 // StopSignals sets the signals that make the Listener stop gracefully, as
-// [Listener.Stop] does; by default SIGTERM, the signal systemd and zsm stop
-// with. StopSignals() with no signal leaves signal handling to the caller.
-// After the first such signal the Listener stops catching them, so a second
-// one has its default effect (for SIGTERM: the process ends at once).
+// [Listener.Stop] does; by default SIGTERM, the signal systemd stops with,
+// and an operator's way to stop a zsm worker. StopSignals() with no signal
+// leaves signal handling to the caller. After the first such signal, or
+// once the Listener is closed, the Listener stops catching them, so one
+// that comes then has its default effect (for SIGTERM: the process ends at
+// once). In handoff mode that is what the broker's SIGTERM means: it comes
+// only after the channel ended and the site's stop timeout passed
+// (PROTOCOL.md, section 3).
 func StopSignals(sigs ...os.Signal) Option {
 	return func(o *options) { o.signals, o.signalsSet = sigs, true }
 }
@@ -144,11 +152,13 @@ type accepted struct {
 //
 // In handoff mode Listen fails if ZSM_PROTOCOL is not "1" or the channel is
 // not a unix SOCK_SEQPACKET socket; the process should then exit non-zero
-// (PROTOCOL.md, section 1). network and address are used only standalone. Listen consumes the
-// environment it uses (it unsets ZSM_CHANNEL_FD, ZSM_PROTOCOL, LISTEN_PID,
-// LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PIDFDID, and sets close-on-exec on
-// the descriptors), so processes it starts do not inherit them and only the
-// first call sees them.
+// (PROTOCOL.md, section 1). network and address are used only standalone.
+// Listen consumes the environment it uses, so processes it starts do not
+// inherit it and only the first call sees it: it always unsets
+// ZSM_CHANNEL_FD, ZSM_PROTOCOL and WATCHDOG_PID; in handoff mode also
+// ZSM_WATCHDOG_USEC; otherwise also WATCHDOG_USEC, LISTEN_PID, LISTEN_FDS,
+// LISTEN_FDNAMES and LISTEN_PIDFDID. It sets close-on-exec on the
+// descriptors it is passed.
 //
 // Descriptors: the Listener owns the channel or the sockets it uses and
 // closes them in Close. Passed descriptors it does not use (not listening

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,6 +138,55 @@ func TestPythonWorkerStop(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("worker: %v\n%s", err, stderr)
 	}
+}
+
+// TestPythonWorkerTermAfterEOF: after end of file, SIGTERM (which the
+// broker sends only once the stop timeout has passed) ends the worker at
+// once, though it still holds a connection.
+func TestPythonWorkerTermAfterEOF(t *testing.T) {
+	b, cmd, _ := startPython(t)
+	b.read() // READY: sent once its SIGTERM handler is set
+	if ok, err := catches(cmd.Process.Pid, syscall.SIGTERM); err != nil || !ok {
+		t.Fatalf("before end of file the worker catches SIGTERM: %v, %v; want true", ok, err)
+	}
+	c, _ := b.send() // no request: the worker waits on it
+	b.end()
+	err := poll(func() error {
+		ok, err := catches(cmd.Process.Pid, syscall.SIGTERM)
+		if err == nil && ok {
+			err = errors.New("still catches SIGTERM after end of file")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("worker: %v; want it ended by SIGTERM", err)
+	}
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the client's connection is still open (read %d bytes)", n)
+	}
+}
+
+// catches reports whether process pid catches sig (SigCgt in
+// /proc/PID/status).
+func catches(pid int, sig syscall.Signal) (bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return m&(1<<(sig-1)) != 0, err
+		}
+	}
+	return false, errors.New("no SigCgt line")
 }
 
 // TestPythonWorkerErrors: a wrong version or a bad CONN makes it exit non-zero.

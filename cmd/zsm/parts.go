@@ -99,6 +99,11 @@ func (s *server) servePage(ctx context.Context, wg *sync.WaitGroup, c control.Co
 	if addr == nil {
 		return
 	}
+	if !s.site.StatusAllowed() {
+		s.notice(slog.LevelWarn, "status page not served: its address is reachable from other hosts, and the page shows commands and errors; set public = true in the status block to serve it there",
+			slog.String("listen", addr.String()))
+		return
+	}
 	source := func(ctx context.Context) ([]status.Site, error) {
 		st, err := c.Status(ctx)
 		return []status.Site{st}, err

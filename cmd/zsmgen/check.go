@@ -28,7 +28,9 @@ func check(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// load decodes a config file, printing its problems to stderr.
+// load decodes a config file, printing its problems, or its warnings, to
+// stderr. Warnings do not fail the command: the file is used without what
+// they are about.
 func load(path string, stderr io.Writer) (*config.File, error) {
 	f, err := hclconfig.Load(path)
 	var ce *hclconfig.Error
@@ -38,7 +40,25 @@ func load(path string, stderr io.Writer) (*config.File, error) {
 		fmt.Fprintf(stderr, "%d problem%s in %s\n", n, plural(n), path)
 		return nil, errReported
 	}
-	return f, err
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range f.Warnings {
+		fmt.Fprintln(stderr, warning(w))
+	}
+	if n := len(f.Warnings); n > 0 {
+		fmt.Fprintf(stderr, "%d warning%s in %s\n", n, plural(n), path)
+	}
+	return f, nil
+}
+
+// warning formats w as "FILE:LINE:COL: WARNING: Summary: Detail".
+func warning(w config.Warning) string {
+	msg := "WARNING: " + w.Problem.Error()
+	if w.At == "" {
+		return msg
+	}
+	return w.At + ": " + msg
 }
 
 // summary is check's one line: "2 sites ok: blog (handoff, 2 addresses), ..."

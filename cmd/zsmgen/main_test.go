@@ -77,6 +77,50 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckWarning: a status page on an address other hosts reach,
+// without public = true, is a warning naming where it is written; the
+// file still passes.
+func TestCheckWarning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `site "blog" {
+  listen  = ["127.0.0.1:8080"]
+  command = ["./blog"]
+  status { listen = ":18090" }
+}
+site "shop" {
+  listen  = ["127.0.0.1:8081"]
+  command = ["./shop"]
+  status {
+    listen = ":18091"
+    public = true
+  }
+}
+`)
+	code, out, errOut := zsmgen(t, "check", cfg)
+	if code != 0 || !strings.Contains(out, "2 sites ok") {
+		t.Errorf("check: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	want := cfg + `:4:21: WARNING: Status page not served: ":18090" is reachable from other hosts, and the status page of site "blog" ` +
+		`shows its commands, pids and errors: the broker does not serve it there. Listen on "127.0.0.1:18090" or a unix socket, ` +
+		`or set public = true in the status block to serve it on ":18090" anyway.
+1 warning in ` + cfg + "\n"
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+
+	// The other commands that read the file warn too.
+	code, _, errOut = zsmgen(t, "units", "--dry-run", "--zsm", "/bin/true", "--out", t.TempDir(), cfg)
+	if code != 0 || errOut != want {
+		t.Errorf("units: exit %d, stderr:\n%s", code, errOut)
+	}
+
+	// Without the warning, nothing on stderr.
+	writeConfig(t, dir, strings.Replace(twoSites, "command = [\"./blog\"]", "command = [\"./blog\"]\n  status { listen = \"127.0.0.1:18090\" }", 1))
+	if code, _, errOut := zsmgen(t, "check", cfg); code != 0 || errOut != "" {
+		t.Errorf("a loopback status page: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestUnits(t *testing.T) {
 	dir, out := t.TempDir(), t.TempDir()
 	cfg := writeConfig(t, dir, twoSites)

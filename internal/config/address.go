@@ -100,6 +100,18 @@ func (a Address) problem() string {
 	return ""
 }
 
+// Public reports whether other hosts can reach a: a tcp address on every
+// interface (no host, "0.0.0.0", "::") or on an IP address that is not a
+// loopback one. A unix socket, or a tcp address on 127.0.0.0/8 or ::1
+// (IPv4-mapped or not), is reachable from this host only.
+func (a Address) Public() bool {
+	if a.Net != NetTCP {
+		return false
+	}
+	ip, err := netip.ParseAddr(a.Host)
+	return err != nil || !ip.Unmap().IsLoopback()
+}
+
 // Conflicts reports whether a and b cannot both be bound: the same socket
 // path, or the same port where one host is a wildcard or both hosts are
 // equal.

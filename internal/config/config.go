@@ -39,6 +39,9 @@ const (
 type File struct {
 	Path  string // absolute path of the file the sites came from
 	Sites []*Site
+	// Warnings are the problems the decoder found that do not stop the
+	// file from being used (Site.Warnings), in the order written.
+	Warnings []Warning
 }
 
 // Site returns the site called name, or nil.
@@ -65,7 +68,11 @@ type Site struct {
 	Timeouts    Timeouts
 	Backend     *Backend // proxy mode only, nil otherwise
 	Status      *Address // the site's own status page, nil when none
-	Limits      Limits
+	// StatusPublic (status.public) lets the broker serve the status page
+	// on an address other hosts can reach (Address.Public); see
+	// StatusAllowed.
+	StatusPublic bool
+	Limits       Limits
 }
 
 // Default returns the site every site block starts from: each key a block

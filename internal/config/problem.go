@@ -53,3 +53,22 @@ func (ps Problems) err() error {
 	}
 	return ps
 }
+
+// Warning is a problem that does not stop a configuration from being
+// used: what it is about is left out, and the rest runs, so that an edit
+// of the file never takes a site down.
+type Warning struct {
+	// At is where the problem's Field is written, "FILE:LINE:COL", or ""
+	// when the decoder does not know.
+	At      string
+	Problem Problem
+}
+
+// String returns "AT: Summary: Detail", or "Summary: Detail" when At is
+// not known.
+func (w Warning) String() string {
+	if w.At == "" {
+		return w.Problem.Error()
+	}
+	return w.At + ": " + w.Problem.Error()
+}

@@ -6,7 +6,9 @@ the broker hands it accepted connections over the channel named by
 ZSM_CHANNEL_FD and it answers each with a minimal HTTP/1.1 response,
 "hello from python", then tells the broker DONE=1. When the broker ends
 the channel it finishes the connections it holds and exits 0. On SIGTERM
-it sends STOPPING=1 and keeps serving until the broker ends the channel.
+before that it sends STOPPING=1 and keeps serving until the broker ends
+the channel; after it, SIGTERM ends it at once (the broker sends SIGTERM
+only when the worker is still running after the site's stop timeout).
 
 Site configuration:
 
@@ -172,6 +174,9 @@ def main():
         thread.start()
         threads = [t for t in threads if t.is_alive()] + [thread]
 
+    # The broker sends SIGTERM only after the stop timeout: from now on it
+    # means "exit now", not "stop taking connections" (PROTOCOL.md, section 3).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for thread in threads:  # finish what we hold, then exit
         thread.join()
     channel.close()

@@ -83,7 +83,7 @@ var (
 	backendSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address", Required: true}, {Name: "ports", Required: true},
 	}}
-	statusSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
+	statusSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}, {Name: "public"}}}
 	limitsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "memory"}, {Name: "cpu"}}}
 )
 
@@ -112,7 +112,8 @@ type bound struct {
 
 // file decodes the sites of body, each validated by config.Site.Validate,
 // and reports what spans sites (the rules of config.File.Validate) with
-// the place each clash was first written.
+// the place each clash was first written. The sites' warnings go in the
+// file's Warnings.
 func (d *decoder) file(body hcl.Body) *config.File {
 	content, diags := body.Content(fileSchema)
 	d.diags = append(d.diags, diags...)
@@ -138,6 +139,7 @@ func (d *decoder) file(body hcl.Body) *config.File {
 		}
 		claimed = append(claimed, addrs...)
 		f.Sites = append(f.Sites, sd.s)
+		f.Warnings = append(f.Warnings, sd.warnings()...)
 	}
 	return f
 }

@@ -82,7 +82,10 @@ site "blog" {
     address = "127.0.0.1:{port}"
     ports   = "9001-9003,9010"
   }
-  status { listen = "unix:blog-status.sock" }
+  status {
+    listen = "unix:blog-status.sock"
+    public = true
+  }
   limits {
     memory = "1G"
     cpu    = "200%"
@@ -115,9 +118,10 @@ site "api" {
 			MaxAge: time.Hour, IdleStop: 5 * time.Minute, ExitWhenIdle: true},
 		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute, Watchdog: 20 * time.Second,
 			Handoff: 2 * time.Second, Queue: 15 * time.Second, Connect: 3 * time.Second, FirstByte: 2 * time.Minute},
-		Backend: &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
-		Status:  &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
-		Limits:  config.Limits{Memory: 1 << 30, CPUPercent: 200},
+		Backend:      &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
+		Status:       &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
+		StatusPublic: true,
+		Limits:       config.Limits{Memory: 1 << 30, CPUPercent: 200},
 	}, {
 		Name:        "api",
 		Listen:      []config.Address{{Net: config.NetTCP, Host: "127.0.0.1", Port: 8081}},
@@ -348,6 +352,82 @@ site "b" {
 	}
 }
 
+// TestParseStatusPublic: a status page on an address other hosts reach
+// without public = true still parses (an edit must not take a site down),
+// and the file says where in a warning; the broker leaves the page out
+// (config.Site.StatusAllowed).
+func TestParseStatusPublic(t *testing.T) {
+	tests := []struct {
+		name          string
+		status        string // the status block's body
+		public        bool
+		allowed       bool
+		warnings      []string // "At: Summary"
+		detailsSaying string
+	}{
+		{"every interface", `listen = ":18090"`, false, false,
+			[]string{"/etc/zsm/site.hcl:5:14: Status page not served"}, `":18090" is reachable from other hosts`},
+		{"every interface, public", "listen = \":18090\"\n    public = true", true, true, nil, ""},
+		{"an interface's address", "public = false\n    listen = \"192.0.2.7:18090\"", false, false,
+			[]string{"/etc/zsm/site.hcl:6:14: Status page not served"}, `Listen on "127.0.0.1:18090"`},
+		{"IPv6 wildcard", `listen = "[::]:18090"`, false, false,
+			[]string{"/etc/zsm/site.hcl:5:14: Status page not served"}, `Listen on "[::1]:18090"`},
+		{"loopback", `listen = "127.0.0.1:18090"`, false, true, nil, ""},
+		{"IPv6 loopback", `listen = "[::1]:18090"`, false, true, nil, ""},
+		{"unix socket", `listen = "unix:status.sock"`, false, true, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parse(t, "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n  status {\n    "+tt.status+"\n  }\n}\n")
+			if err != nil {
+				t.Fatalf("a status page left out must not stop the file: %v", err)
+			}
+			s := f.Sites[0]
+			if s.Status == nil || s.StatusPublic != tt.public || s.StatusAllowed() != tt.allowed {
+				t.Errorf("Status %v, StatusPublic %v, StatusAllowed %v; want public %v, allowed %v",
+					s.Status, s.StatusPublic, s.StatusAllowed(), tt.public, tt.allowed)
+			}
+			var heads []string
+			for _, w := range f.Warnings {
+				heads = append(heads, w.At+": "+w.Problem.Summary)
+				if !strings.Contains(w.Problem.Detail, tt.detailsSaying) || !strings.Contains(w.Problem.Detail, "public = true") {
+					t.Errorf("warning %q does not say %q and how to serve the page anyway", w.Problem.Detail, tt.detailsSaying)
+				}
+			}
+			if diff := cmp.Diff(tt.warnings, heads); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseStatusPublicErrors: public takes a bool, in the status block.
+func TestParseStatusPublicErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"a word", `public = "yes"`, []string{"/etc/zsm/site.hcl:6:15: Unsuitable value type"}},
+		{"a number", `public = 1`, []string{"/etc/zsm/site.hcl:6:14: Unsuitable value type"}},
+		{"a list", `public = [true]`, []string{"/etc/zsm/site.hcl:6:14: Unsuitable value type"}},
+		{"a variable", `public = var.public`, []string{"/etc/zsm/site.hcl:6:14: Variables not allowed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n  status {\n    listen = \":18090\"\n    "+tt.src+"\n  }\n}\n")
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			if diff := cmp.Diff(tt.want, locations(t, err)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s\nfull error:\n%v", diff, err)
+			}
+		})
+	}
+	_, err := parse(t, "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n  public  = true\n}\n")
+	if diff := cmp.Diff([]string{"/etc/zsm/site.hcl:4:3: Unsupported argument"}, locations(t, err)); diff != "" {
+		t.Errorf("public outside the status block (-want +got):\n%s", diff)
+	}
+}
+
 // TestParseBounds checks every upper bound of config.Site.Validate through
 // the decoder: at the bound a file passes, just above it the problem
 // points at the value.
@@ -527,6 +607,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`site "a" { listen = ["127.0.0.1:1"] command = ["x"] }`))
+	f.Add([]byte("site \"a\" {\n listen = [\"127.0.0.1:1\"]\n command = [\"x\"]\n status {\n listen = \":2\"\n public = false\n }\n}"))
 	f.Add([]byte("site \"a\" {\n listen = [\":1\", \"unix:x\"]\n command = [\"x\"]\n mode = \"proxy\"\n backend {\n address = \"127.0.0.1:{port}\"\n ports = \"1-3\"\n }\n pool { max_memory = \"1G\" }\n}"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		file, err := Parse("fuzz.hcl", src, Options{Home: "/home/u"})
@@ -539,6 +620,13 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := file.Validate(); err != nil {
 			t.Fatalf("accepted an invalid file: %v\n%+v", err, file.Sites)
+		}
+		n := 0
+		for _, s := range file.Sites {
+			n += len(s.Warnings())
+		}
+		if n != len(file.Warnings) {
+			t.Fatalf("%d warnings in the sites, %d in the file: %v", n, len(file.Warnings), file.Warnings)
 		}
 	})
 }

@@ -15,4 +15,6 @@
 // around it is when the key was left out. What spans sites (a site name or
 // an address used twice) is reported here with where each was first
 // written; config.File.Validate holds the same rules for other callers.
+// What config.Site.Warnings finds does not stop the file: Parse returns
+// it in config.File.Warnings, each with its file:line:col.
 package hclconfig

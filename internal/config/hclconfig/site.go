@@ -49,6 +49,16 @@ func (d *decoder) site(b *hcl.Block) *siteDecoder {
 	return sd
 }
 
+// warnings returns what config.Site.Warnings finds in the site, each
+// where its field is written.
+func (sd *siteDecoder) warnings() []config.Warning {
+	var ws []config.Warning
+	for _, p := range sd.s.Warnings() {
+		ws = append(ws, config.Warning{At: short(sd.rangeOf(p.Field)), Problem: p})
+	}
+	return ws
+}
+
 // validate reports the problems config.Site.Validate finds, each where its
 // field is written.
 func (sd *siteDecoder) validate() {
@@ -130,13 +140,7 @@ func (sd *siteDecoder) blocks(blocks hcl.Blocks) {
 		sd.backend(b.Body)
 	}
 	if b := bs["status"]; b != nil {
-		if a := sd.attrs(b.Body, statusSchema)["listen"]; a != nil {
-			if v, ok := sd.text("status.listen", a); ok {
-				if addr, ok := sd.address("status.listen", a.Expr.Range(), v); ok {
-					sd.s.Status = &addr
-				}
-			}
-		}
+		sd.status(b.Body)
 	}
 	if b := bs["limits"]; b != nil {
 		at := sd.attrs(b.Body, limitsSchema)
@@ -156,6 +160,20 @@ func (sd *siteDecoder) pool(body hcl.Body) {
 	sd.duration("pool.max_age", at["max_age"], &p.MaxAge)
 	sd.duration("pool.idle_stop", at["idle_stop"], &p.IdleStop)
 	sd.value("pool.exit_when_idle", at["exit_when_idle"], &p.ExitWhenIdle)
+}
+
+// status decodes the status block: the page's address, and whether it
+// may be served on one other hosts reach (config.Site.StatusAllowed).
+func (sd *siteDecoder) status(body hcl.Body) {
+	at := sd.attrs(body, statusSchema)
+	if a := at["listen"]; a != nil {
+		if v, ok := sd.text("status.listen", a); ok {
+			if addr, ok := sd.address("status.listen", a.Expr.Range(), v); ok {
+				sd.s.Status = &addr
+			}
+		}
+	}
+	sd.value("status.public", at["public"], &sd.s.StatusPublic)
 }
 
 func (sd *siteDecoder) backend(body hcl.Body) {
