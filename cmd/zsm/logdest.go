@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/bounded"
 	"github.com/zsm-dev/zsm/internal/event"
 	"github.com/zsm-dev/zsm/internal/journal"
 	"github.com/zsm-dev/zsm/internal/lines"
@@ -61,9 +62,14 @@ type logger struct {
 	events  *event.Queue
 	journal string                        // proc.Spawner.Journal: per-worker journal streams
 	output  func() (io.Writer, io.Writer) // proc.Spawner.Output; nil means the broker's stdout and stderr
-	reopen  func() error                  // on SIGUSR1; nil when there is nothing to reopen
-	closer  func()                        // closes the destination
-	note    string                        // to say on stderr first: a fallback taken
+	// lines is the bounded queue in front of the destination of the
+	// workers' output (syslog, a file), so that one that stalls costs
+	// lines (counted), not the workers' writes; nil when workers write to
+	// the journal or the broker's stderr themselves.
+	lines  *bounded.Queue[[]byte]
+	reopen func() error // on SIGUSR1; nil when there is nothing to reopen
+	closer func()       // closes the destination
+	note   string       // to say on stderr first: a fallback taken
 }
 
 // queueSize bounds the events waiting for a destination that is slow.
@@ -77,7 +83,30 @@ const flushTimeout = time.Second
 // destination.
 func (l *logger) close() {
 	l.events.Close(flushTimeout)
+	if l.lines != nil {
+		l.lines.Close(flushTimeout)
+	}
 	l.closer()
+}
+
+// dropped counts the events and output lines dropped so far.
+func (l *logger) dropped() uint64 {
+	n := l.events.Dropped()
+	if l.lines != nil {
+		n += l.lines.Dropped()
+	}
+	return n
+}
+
+// queueLines sends the workers' output to emit through a bounded queue:
+// each call gives a worker a stdout and a stderr of its own, whose lines
+// do not mix.
+func (l *logger) queueLines(emit func(line []byte)) {
+	l.lines = bounded.NewQueue(queueSize, emit)
+	l.output = func() (io.Writer, io.Writer) {
+		put := func(line []byte) { l.lines.Put(append([]byte(nil), line...)) }
+		return lines.NewWriter(put), lines.NewWriter(put)
+	}
 }
 
 // openLog opens d for site. daemon says that stderr goes nowhere once
@@ -118,7 +147,7 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 		// Broker events as "zsm", the app's lines under the site's name,
 		// as in the journal.
 		sink = event.Slog(syslog.NewHandler(c, journal.Identifier))
-		l.output = func() (io.Writer, io.Writer) { return c.Lines(site), c.Lines(site) }
+		l.queueLines(func(line []byte) { c.Line(site, line) })
 		l.closer = func() { c.Close() }
 	case "file":
 		f, err := logfile.Open(d.path)
@@ -127,7 +156,7 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 		}
 		sink = event.Slog(slog.NewTextHandler(f, nil))
 		// Whole lines only, so that two workers' output does not mix.
-		l.output = func() (io.Writer, io.Writer) { return fileLines(f), fileLines(f) }
+		l.queueLines(func(line []byte) { f.Write(append(line, '\n')) })
 		l.reopen = f.Reopen
 		l.closer = func() { f.Close() }
 	default:
@@ -135,12 +164,4 @@ func openLog(d logDest, site string, daemon bool) (*logger, error) {
 	}
 	l.events = event.NewQueue(sink, queueSize)
 	return l, nil
-}
-
-func fileLines(f *logfile.File) *lines.Writer {
-	var buf []byte // the Writer calls emit under its lock
-	return lines.NewWriter(func(l []byte) {
-		buf = append(append(buf[:0], l...), '\n')
-		f.Write(buf)
-	})
 }

@@ -92,12 +92,17 @@ func TestOpenLog(t *testing.T) {
 	io.WriteString(o1, "first wor")
 	io.WriteString(o2, "second\n")
 	io.WriteString(o1, "ker\n")
+	// The lines go through a queue: wait for them before the rotation.
+	eventually(t, "the workers' lines in the log file", func() bool {
+		b, _ := os.ReadFile(path)
+		return bytes.HasSuffix(b, []byte("\nsecond\nfirst worker\n"))
+	})
 	os.Rename(path, path+".1")
 	if err := l.reopen(); err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(o1, "after\n")
-	l.close()
+	l.close() // delivers what is queued
 	old, _ := os.ReadFile(path + ".1")
 	if !bytes.Contains(old, []byte(`msg="worker ready"`)) || !bytes.HasSuffix(old, []byte("\nsecond\nfirst worker\n")) {
 		t.Errorf("rotated log:\n%s", old)

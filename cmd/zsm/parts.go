@@ -38,7 +38,7 @@ func (s *server) reapOrphans(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // dropped counts the events the log and the bus dropped.
-func (s *server) dropped() uint64 { return s.log.events.Dropped() + s.bus.queue.Dropped() }
+func (s *server) dropped() uint64 { return s.log.dropped() + s.bus.queue.Dropped() }
 
 // recentEvents is how many of its last events a site's status shows.
 const recentEvents = 20

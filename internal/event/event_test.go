@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -55,57 +54,23 @@ func TestTee(t *testing.T) {
 	Tee().Event(Event{}) // discards
 }
 
-// blocked is a sink that stalls until released.
-type blocked struct {
-	release chan struct{}
-	mu      sync.Mutex
-	got     int
-}
-
-func (s *blocked) Event(Event) {
-	<-s.release
-	s.mu.Lock()
-	s.got++
-	s.mu.Unlock()
-}
-
-// A Queue never blocks its caller: what does not fit is dropped and
-// counted; once the sink moves again, what was queued is delivered.
-func TestQueueDropsWhenStalled(t *testing.T) {
-	s := &blocked{release: make(chan struct{})}
-	q := NewQueue(s, 4)
-	for range 100 {
-		q.Event(Event{Kind: Notice}) // returns at once
-	}
-	// The goroutine holds one event in the stalled sink, the buffer 4.
-	if d := q.Dropped(); d < 95 || d > 96 {
-		t.Errorf("dropped %d of 100 with room for 4 (+1 in the sink)", d)
-	}
-	close(s.release)
-	q.Close(10 * time.Second)
-	s.mu.Lock()
-	got := s.got
-	s.mu.Unlock()
-	if got+int(q.Dropped()) != 100 {
-		t.Errorf("delivered %d and dropped %d of 100", got, q.Dropped())
-	}
-}
-
-// Close waits for a stuck sink only as long as it was told to.
-func TestQueueCloseBounded(t *testing.T) {
-	s := &blocked{release: make(chan struct{})}
-	defer close(s.release)
-	q := NewQueue(s, 4)
-	q.Event(Event{})
+// A Queue in front of a sink delivers what it is given, in order.
+func TestQueue(t *testing.T) {
+	var got []Kind
 	done := make(chan struct{})
-	go func() {
-		q.Close(time.Millisecond)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close waited for a stuck sink")
+	q := NewQueue(Func(func(e Event) {
+		got = append(got, e.Kind)
+		if len(got) == 3 {
+			close(done)
+		}
+	}), 8)
+	for _, k := range []Kind{Idle, Stopping, Notice} {
+		q.Event(Event{Kind: k})
+	}
+	<-done
+	q.Close(time.Second)
+	if !slices.Equal(got, []Kind{Idle, Stopping, Notice}) || q.Dropped() != 0 {
+		t.Errorf("delivered %v, dropped %d", got, q.Dropped())
 	}
 }
 

@@ -82,10 +82,12 @@ type layer struct {
 var layers = []layer{
 	{dir: "activation", deep: true, forbid: func(d string) bool { return !stdOrXSys(d) },
 		why: "activation is what a worker imports: the standard library and x/sys only"},
-	{dir: "internal/event", deep: true, forbid: func(d string) bool { return !stdOrXSys(d) },
+	{dir: "internal/event", deep: true, forbid: func(d string) bool { return !stdOrXSys(d) && !in(d, "internal/bounded") },
 		why: "events are a leaf that every sink and the broker share"},
 	{dir: "internal/status", deep: true, forbid: func(d string) bool { return !stdOrXSys(d) },
 		why: "status is plain data that every surface shares"},
+	{dir: "internal/bounded", deep: true, forbid: func(d string) bool { return !stdOrXSys(d) },
+		why: "the bounded queue is a leaf under events and logs"},
 	{dir: "broker", deep: true, forbid: func(d string) bool {
 		return strings.HasPrefix(d, "github.com/godbus/") || strings.HasPrefix(d, "github.com/coreos/go-systemd/") ||
 			strings.HasPrefix(d, "github.com/hashicorp/hcl/")

@@ -177,5 +177,9 @@ func severity(l slog.Level) int {
 // syslog at info severity, tagged tag: an app's output. It never fails:
 // the app loses nothing for syslog being away (the next line dials again).
 func (c *Conn) Lines(tag string) *lines.Writer {
-	return lines.NewWriter(func(l []byte) { c.send(sevInfo, tag, l) })
+	return lines.NewWriter(func(l []byte) { c.Line(tag, l) })
 }
+
+// Line sends one line of an app's output at info severity, tagged tag; a
+// failure loses the line.
+func (c *Conn) Line(tag string, line []byte) { c.send(sevInfo, tag, line) }
