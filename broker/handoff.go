@@ -84,7 +84,17 @@ func (h *handoff) freeSlots(p *pool) int {
 	return n
 }
 
-func (h *handoff) takes(w *worker) bool { return w.held < w.slots }
+// takes says w has a free slot, and is not suspected of having stopped
+// taking connections: a suspect whose channel is empty again is cleared.
+func (h *handoff) takes(w *worker) bool {
+	if w.suspect {
+		if unread(w) != 0 {
+			return false
+		}
+		w.suspect, w.ch.unreadSince = false, time.Time{}
+	}
+	return w.held < w.slots
+}
 
 func (h *handoff) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
 	ch, child, err := socketpair()

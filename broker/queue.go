@@ -96,7 +96,7 @@ func (p *pool) dispatch() {
 func (p *pool) pick() *worker {
 	var best *worker
 	for _, w := range p.workers {
-		if w.state != wReady || w.full || w.suspect || !p.m.takes(w) {
+		if w.state != wReady || w.full || !p.m.takes(w) {
 			continue
 		}
 		switch {

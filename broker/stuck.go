@@ -25,7 +25,8 @@ import (
 // the connections it had read before it stopped; it ends the worker's
 // channel, starts a replacement, and sends the worker SIGTERM once a
 // replacement is ready (or after the start timeout), then SIGKILL. A
-// worker suspected of being stuck gets no more connections meanwhile.
+// worker suspected of being stuck (connections unread at one tick) gets
+// no more connections while its channel is not empty.
 
 // checkTaking looks for workers that stopped taking connections.
 func (h *handoff) checkTaking(p *pool, now time.Time) {
@@ -40,9 +41,8 @@ func (h *handoff) checkTaking(p *pool, now time.Time) {
 		}
 		reported := w.ch.reported
 		w.ch.reported = false
-		n, err := unix.IoctlGetInt(int(w.ch.f.Fd()), unix.SIOCOUTQ)
-		switch {
-		case err != nil || n == 0 || reported:
+		switch n := unread(w); {
+		case n == 0 || reported:
 			w.ch.unreadSince, w.suspect = time.Time{}, false
 		case w.ch.unreadSince.IsZero():
 			w.ch.unreadSince, w.suspect = now, true
@@ -50,6 +50,16 @@ func (h *handoff) checkTaking(p *pool, now time.Time) {
 			h.stuck(p, w, now.Sub(w.ch.unreadSince))
 		}
 	}
+}
+
+// unread returns how much w has not read of what was sent on its channel
+// (SIOCOUTQ: the memory the kernel still holds for it); 0 when unknown.
+func unread(w *worker) int {
+	n, err := unix.IoctlGetInt(int(w.ch.f.Fd()), unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // stuck takes w out of dispatch, gives its unread connections to others,
