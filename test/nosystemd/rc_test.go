@@ -20,10 +20,7 @@ import (
 // double start.
 func TestRCScript(t *testing.T) {
 	h := newHost(t, "rcsite", true)
-	out := filepath.Join(h.dir, "init.d")
-	h.zsmgen("rc", "--user", h.user, "--zsm", filepath.Join(h.bin, "zsm"), "--pidfile-dir", filepath.Dir(h.pidfile),
-		"--log", h.log, "--out", out, h.config)
-	script := filepath.Join(out, "zsm-"+h.site)
+	script := h.rcScript()
 	rc := func(cmd string) (string, int) {
 		t.Helper()
 		return h.run(script, cmd)
@@ -161,10 +158,7 @@ func uidOf(t *testing.T, pid int) int {
 // sockets on a host with no session bus, through its control socket.
 func TestCommandsWithoutBus(t *testing.T) {
 	h := newHost(t, "cmds", true)
-	out := filepath.Join(h.dir, "init.d")
-	h.zsmgen("rc", "--user", h.user, "--zsm", filepath.Join(h.bin, "zsm"), "--pidfile-dir", filepath.Dir(h.pidfile),
-		"--log", h.log, "--out", out, h.config)
-	script := filepath.Join(out, "zsm-"+h.site)
+	script := h.rcScript()
 	if said, code := h.run(script, "start"); code != 0 {
 		t.Fatalf("start: exit %d: %s", code, said)
 	}
@@ -204,4 +198,13 @@ func TestCommandsWithoutBus(t *testing.T) {
 	if said, code := h.runAs(filepath.Join(h.bin, "zsm"), "drain", "no-such-site"); code != 1 || !strings.Contains(said, "no broker is running") {
 		t.Errorf("zsm drain of a site with no broker: exit %d, %q", code, said)
 	}
+}
+
+// rcScript writes the site's rc script with zsmgen and returns its path.
+func (h *host) rcScript() string {
+	h.t.Helper()
+	out := filepath.Join(h.dir, "init.d")
+	h.zsmgen("rc", "--user", h.user, "--zsm", filepath.Join(h.bin, "zsm"), "--pidfile-dir", filepath.Dir(h.pidfile),
+		"--log", h.log, "--out", out, h.config)
+	return filepath.Join(out, "zsm-"+h.site)
 }
