@@ -41,8 +41,30 @@ const (
 	// this queue while the broker and the app start lazily; the kernel caps
 	// it at net.core.somaxconn (4096 by default since Linux 5.4).
 	backlog = 4096
-	// restartDelay is the pause before systemd restarts a failed broker.
-	restartDelay = 2 * time.Second
+	// restartDelay is the pause before systemd restarts a failed broker,
+	// and the brake on a crash loop: the units set no start limit (see
+	// serviceTemplate), so a broker that keeps crashing is restarted once
+	// a second, forever, at the cost of a few milliseconds of CPU and a few
+	// journal lines each time, and serves again by itself once the cause
+	// is gone. Connections that arrive meanwhile wait in the socket's
+	// queue: a single crash delays them by this much. systemd 252 has no
+	// growing delay (RestartSteps= and RestartMaxDelaySec= are 254+).
+	restartDelay = time.Second
+	// triggerLimitInterval and triggerLimitBurst bound how often a
+	// connection may wake the socket while no broker runs: 500 times a
+	// second. A socket with Accept=no is woken at most once per broker
+	// that started and went away, and each of those is a process started,
+	// made ready (READY=1) and stopped: a cold start with exit_when_idle
+	// takes about 200 ms here, a restart after a crash RestartSec=, so no
+	// rate of activations comes near the limit (systemd's default, 20 in
+	// 2 s, is within reach of a site scaling to zero). The limit remains
+	// for the one loop that starts no process: a start job that ends at
+	// once without the service changing state (a failing Condition= in a
+	// drop-in of the user's) makes systemd 252 re-trigger the socket about
+	// 4,000 times a second, busying the manager; the limit fails the socket
+	// after an eighth of a second of that.
+	triggerLimitInterval = time.Second
+	triggerLimitBurst    = 500
 	// fdStoreMax is how many fds the broker may keep in systemd's fd store
 	// across its own restarts (FDSTORE=1).
 	fdStoreMax = 16
@@ -129,6 +151,12 @@ func socketTemplate() []byte {
 	w.section("Unit")
 	w.set("Description", "zsm sockets of site %i")
 	w.set("Documentation", docURL)
+	// Nothing starts a socket in a loop (sockets have no Restart=), so
+	// the default start limit (5 in 10 s) could only turn a quick run of
+	// restarts by a person or a script, or by the service's Requires= as
+	// it restarts, into a socket left failed.
+	w.comment("No start limit: nothing restarts a socket in a loop, and one that hit a limit would stay failed.")
+	w.set("StartLimitIntervalSec", "0")
 	w.section("Socket")
 	// Every fd of the site gets the site's name; the broker matches fds to
 	// listen addresses by their bound address (getsockname).
@@ -139,6 +167,13 @@ func socketTemplate() []byte {
 	w.set("BindIPv6Only", "both")
 	w.set("SocketMode", "0600")
 	w.set("DirectoryMode", "0700")
+	// A socket that hits its trigger limit is failed until someone
+	// restarts it: the limit is set far above any rate of broker starts
+	// (see triggerLimitBurst).
+	w.comment(fmt.Sprintf("At most %d activations in %s, far above any rate of broker starts: only a service that", triggerLimitBurst, seconds(triggerLimitInterval)))
+	w.comment("cannot start at all (a failing Condition=, say) could reach it, spinning the manager.")
+	w.set("TriggerLimitIntervalSec", seconds(triggerLimitInterval))
+	w.set("TriggerLimitBurst", strconv.Itoa(triggerLimitBurst))
 	w.section("Install")
 	w.set("WantedBy", "sockets.target")
 	return w.b.Bytes()
@@ -154,6 +189,16 @@ func serviceTemplate(exec string) []byte {
 	w.set("Documentation", docURL)
 	w.set("Requires", "zsm@%i.socket")
 	w.set("After", "zsm@%i.socket")
+	// Every start counts against the start limit, socket activations
+	// included, and a service that hits it takes its socket down with it
+	// (service-start-limit-hit) until someone runs reset-failed: with the
+	// default (5 in 10 s), scale to zero died at the sixth cold start in
+	// a row. Without one, what paces starts is the reason for each: a
+	// waiting connection (bounded by the socket's trigger limit) or a
+	// failure (one restart per RestartSec=).
+	w.comment("No start limit: a crash loop is paced by RestartSec=, cold starts by connections;")
+	w.comment("hitting a limit would take the socket down with the service (service-start-limit-hit).")
+	w.set("StartLimitIntervalSec", "0")
 	w.section("Service")
 	w.set("Type", "notify")
 	// Workers get NOTIFY_SOCKET pointing at the broker: only the broker
@@ -167,11 +212,21 @@ func serviceTemplate(exec string) []byte {
 	// The broker's own loop pings at half of this (sd_watchdog_enabled(3));
 	// a wedged broker is restarted, the socket unit keeping the sockets.
 	w.set("WatchdogSec", "30s")
+	// A broker that crashed, was killed, missed its watchdog or exited
+	// non-zero is started again RestartSec= later, whether or not a
+	// connection waits: while the restart is pending, the socket counts
+	// the service as starting and queues connections for it rather than
+	// start it sooner. A clean exit (idle under exit_when_idle, or after
+	// SIGTERM) is not restarted: the next connection starts the broker.
+	// No exit status is exempt (there was RestartPreventExitStatus=78,
+	// EX_CONFIG): a broker that exits at once with an exempt status is
+	// started again by the very next connection, unpaced, and without a
+	// start limit nothing would slow that loop; restarted, it is paced
+	// and serves again by itself once the cause is fixed.
+	w.comment("Every failure is restarted " + seconds(restartDelay) + " later, never sooner, with no limit on how often;")
+	w.comment("a clean exit (idle, SIGTERM) is not: the next connection starts the broker.")
 	w.set("Restart", "on-failure")
-	// 78 (EX_CONFIG): the sockets do not match the configuration. The
-	// broker answered the waiting connections; restarting cannot help.
-	w.set("RestartPreventExitStatus", "78")
-	w.set("RestartSec", strconv.Itoa(int(restartDelay/time.Second))+"s")
+	w.set("RestartSec", seconds(restartDelay))
 	w.set("FileDescriptorStoreMax", strconv.Itoa(fdStoreMax))
 	// The kernel OOM killer taking a worker is the broker's to handle; the
 	// default (stop) would stop the broker and every other worker with it.
@@ -188,6 +243,11 @@ func serviceTemplate(exec string) []byte {
 }
 
 const docURL = "https://github.com/zsm-dev/zsm"
+
+// seconds formats d, a whole number of seconds, as a systemd time span.
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
 
 func socketDropIn(header string, s *config.Site) ([]byte, error) {
 	if len(s.Listen) == 0 {

@@ -244,6 +244,52 @@ func TestGenerateReadsBack(t *testing.T) {
 	}
 }
 
+// TestGenerateActivationLimits checks the settings that keep a site's
+// socket from being left failed by any activation rate, crash loop or start
+// limit (serviceTemplate, socketTemplate): no start limit on either unit, a
+// trigger limit far above any rate of broker starts, every failure
+// restarted after a pause, no exit status exempt; and no drop-in that
+// overrides them.
+func TestGenerateActivationLimits(t *testing.T) {
+	files, err := Generate(sampleConfig(samplePath), Options{ZSM: "/usr/bin/zsm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{} // "path [Section] Key" → values
+	for _, f := range files {
+		settings, err := parseUnit(f.Content)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		for _, s := range settings {
+			k := f.Path + " [" + s.Section + "] " + s.Key
+			got[k] = append(got[k], s.Value)
+			if strings.Contains(f.Path, "/") && (strings.HasPrefix(s.Key, "StartLimit") ||
+				strings.HasPrefix(s.Key, "Restart") || strings.HasPrefix(s.Key, "TriggerLimit")) {
+				t.Errorf("%s sets %s=%s, overriding the template", f.Path, s.Key, s.Value)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		path, section, key string
+		want               []string
+	}{
+		{ServiceTemplate, "Unit", "StartLimitIntervalSec", []string{"0"}},
+		{ServiceTemplate, "Unit", "StartLimitBurst", nil},
+		{ServiceTemplate, "Service", "Restart", []string{"on-failure"}},
+		{ServiceTemplate, "Service", "RestartSec", []string{"1s"}},
+		{ServiceTemplate, "Service", "RestartPreventExitStatus", nil},
+		{SocketTemplate, "Unit", "StartLimitIntervalSec", []string{"0"}},
+		{SocketTemplate, "Socket", "TriggerLimitIntervalSec", []string{"1s"}},
+		{SocketTemplate, "Socket", "TriggerLimitBurst", []string{"500"}},
+	} {
+		k := tc.path + " [" + tc.section + "] " + tc.key
+		if diff := cmp.Diff(tc.want, got[k]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", k, diff)
+		}
+	}
+}
+
 func TestGenerateDeterministic(t *testing.T) {
 	opt := Options{ZSM: "/usr/bin/zsm"}
 	a, err := Generate(sampleConfig(samplePath), opt)
