@@ -116,9 +116,10 @@ func profile() (stop func(), err error) {
 	}, nil
 }
 
-// exConfig is EX_CONFIG (sysexits.h): the generated unit's
-// RestartPreventExitStatus=, so that a configuration error is not
-// restarted in a loop.
+// exConfig is EX_CONFIG (sysexits.h): the broker cannot serve the site as
+// configured (no configuration, or sockets that do not match it). The
+// generated unit restarts it a second later, until that is mended; rc
+// scripts and cron report it.
 const exConfig = 78
 
 // exitError carries a specific exit status to main.

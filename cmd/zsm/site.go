@@ -67,8 +67,8 @@ func (s *server) withoutConfig(cause error) error {
 
 // openSockets takes the sockets systemd passed, or binds the site's own.
 // Sockets that do not match the configuration get their waiting
-// connections answered, and the broker exits with EX_CONFIG, which the
-// unit does not restart on.
+// connections answered, and the broker exits with EX_CONFIG; the unit
+// tries again a second later (until zsmgen units mends the sockets).
 func (s *server) openSockets() error {
 	set, err := sockets.Match(s.site, s.rtDir, s.passed, s.stored)
 	s.passed, s.stored = nil, nil // the set's, or closed
