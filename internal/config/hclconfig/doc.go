@@ -15,4 +15,13 @@
 // around it is when the key was left out. What spans sites (a site name or
 // an address used twice) is reported here with where each was first
 // written; config.File.Validate holds the same rules for other callers.
+//
+// No file, however written, may take the decoder more than bounded time
+// and memory: a broker reloading a bad file keeps its running generation.
+// Before HCL sees a file, one pass over its bytes checks it against the
+// limits (MaxFileSize, MaxTokens, MaxDepth, MaxSites and the others in
+// limits.go), which bound HCL's recursion and allocation. Values are
+// literals: the decoder refuses operators, conditionals, for expressions
+// and templates before evaluating anything, as they would let a few bytes
+// ask for unbounded work.
 package hclconfig
