@@ -48,7 +48,9 @@ unit:
 # A few minutes of each fuzz target.
 FUZZTIME ?= 2m
 fuzz:
-	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParseCost$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzListenFDs -fuzztime $(FUZZTIME)
 	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)

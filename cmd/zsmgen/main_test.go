@@ -121,6 +121,37 @@ site "shop" {
 	}
 }
 
+// TestCheckLimits: a file past one of the limits gets one clear problem,
+// where the limit is exceeded, and exit 1.
+func TestCheckLimits(t *testing.T) {
+	value := func(v string) string {
+		return "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [" + v + "]\n}\n"
+	}
+	tests := []struct {
+		name, body, want string
+	}{
+		{"100,000 nested (", value(strings.Repeat("(", 100_000) + "1" + strings.Repeat(")", 100_000)), ":3:76: Nesting too deep"},
+		{"100,000 nested ${", value(strings.Repeat(`"${`, 100_000)), ":3:107: Nesting too deep"},
+		{"2 MB file", value(`"` + strings.Repeat("x", 2<<20) + `"`), ":3:1048538: File too large"},
+		{"a huge exponent", value("1e100000000"), ":3:14: Number too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, t.TempDir(), tt.body)
+			code, out, errOut := zsmgen(t, "check", cfg)
+			if code != 1 || out != "" {
+				t.Errorf("exit %d, stdout %q", code, out)
+			}
+			if !strings.HasPrefix(errOut, cfg+tt.want) || !strings.HasSuffix(errOut, "\n1 problem in "+cfg+"\n") {
+				t.Errorf("stderr does not start with %q and end with the count:\n%.600s", cfg+tt.want, errOut)
+			}
+			if len(errOut) > 2000 {
+				t.Errorf("%d bytes of stderr", len(errOut))
+			}
+		})
+	}
+}
+
 func TestUnits(t *testing.T) {
 	dir, out := t.TempDir(), t.TempDir()
 	cfg := writeConfig(t, dir, twoSites)

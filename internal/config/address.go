@@ -131,3 +131,85 @@ func (a Address) Conflicts(b Address) bool {
 func wildcard(host string) bool {
 	return host == "" || host == "0.0.0.0" || host == "::"
 }
+
+// AddressSet holds addresses, numbered from 0 in the order added, and
+// finds the first one a new address conflicts with (Address.Conflicts) in
+// time that does not grow with their number: a file may list thousands,
+// and comparing each with every other would take minutes. The zero value
+// is empty and ready to use.
+type AddressSet struct {
+	n     int
+	paths map[string]int      // unix: the first address with each path
+	ports map[portKey]portSet // others: by network and port
+	hosts map[hostKey]int     // others: the first address with each host and port
+}
+
+type portKey struct {
+	net  Network
+	port int
+}
+
+type hostKey struct {
+	portKey
+	host string
+}
+
+// portSet is what AddressSet knows of one port.
+type portSet struct {
+	first    int // the first address on the port
+	wildcard int // the first with a wildcard host, or -1
+}
+
+// Conflict returns the number of the first address in s that a conflicts
+// with, or -1.
+func (s *AddressSet) Conflict(a Address) int {
+	if a.Net == NetUnix {
+		if first, ok := s.paths[a.Path]; ok {
+			return first
+		}
+		return -1
+	}
+	k := portKey{a.Net, a.Port}
+	p, ok := s.ports[k]
+	switch {
+	case !ok:
+		return -1
+	case wildcard(a.Host):
+		return p.first
+	}
+	first, ok := s.hosts[hostKey{k, a.Host}]
+	if !ok || p.wildcard >= 0 && p.wildcard < first {
+		first = p.wildcard
+	}
+	return first
+}
+
+// Add adds a to s, numbered one more than the address added before it.
+func (s *AddressSet) Add(a Address) {
+	i := s.n
+	s.n++
+	if a.Net == NetUnix {
+		if s.paths == nil {
+			s.paths = map[string]int{}
+		}
+		if _, ok := s.paths[a.Path]; !ok {
+			s.paths[a.Path] = i
+		}
+		return
+	}
+	if s.ports == nil {
+		s.ports, s.hosts = map[portKey]portSet{}, map[hostKey]int{}
+	}
+	k := portKey{a.Net, a.Port}
+	p, ok := s.ports[k]
+	if !ok {
+		p = portSet{first: i, wildcard: -1}
+	}
+	if wildcard(a.Host) && p.wildcard < 0 {
+		p.wildcard = i
+	}
+	s.ports[k] = p
+	if _, ok := s.hosts[hostKey{k, a.Host}]; !ok {
+		s.hosts[hostKey{k, a.Host}] = i
+	}
+}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +110,31 @@ func TestAddressValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestAddressSet: Conflict finds the first address added that
+// Address.Conflicts with, as comparing with each would.
+func TestAddressSet(t *testing.T) {
+	hosts := []string{"", "0.0.0.0", "::", "127.0.0.1", "127.0.0.2", "::1"}
+	r := rand.New(rand.NewPCG(3, 4))
+	random := func() Address {
+		if r.IntN(4) == 0 {
+			return Address{Net: NetUnix, Path: []string{"a.sock", "b.sock", "/run/c.sock"}[r.IntN(3)]}
+		}
+		return Address{Net: NetTCP, Host: hosts[r.IntN(len(hosts))], Port: 1 + r.IntN(4)}
+	}
+	for range 200 {
+		var set AddressSet
+		var added []Address
+		for range 20 {
+			a := random()
+			want := slices.IndexFunc(added, a.Conflicts)
+			if got := set.Conflict(a); got != want {
+				t.Fatalf("after %v, Conflict(%v) = %d, want %d", added, a, got, want)
+			}
+			set.Add(a)
+			added = append(added, a)
+		}
 	}
 }

@@ -90,15 +90,16 @@ func (ps *Problems) listen(s *Site) {
 	if len(s.Listen) == 0 {
 		ps.add("listen", "No listen address", "Site %q needs at least one address in listen.", s.Name)
 	}
+	var listed AddressSet
 	for i, a := range s.Listen {
-		field := fmt.Sprintf("listen[%d]", i)
 		if err := a.Validate(); err != nil {
-			ps.add(field, "Invalid address", "%s", err)
+			ps.add(fmt.Sprintf("listen[%d]", i), "Invalid address", "%s", err)
 			continue
 		}
-		if slices.ContainsFunc(s.Listen[:i], a.Conflicts) {
-			ps.add(field, "Address already in use", "%s is listed twice in site %q.", a, s.Name)
+		if listed.Conflict(a) >= 0 {
+			ps.add(fmt.Sprintf("listen[%d]", i), "Address already in use", "%s is listed twice in site %q.", a, s.Name)
 		}
+		listed.Add(a)
 	}
 }
 
@@ -325,12 +326,14 @@ func formatDuration(d time.Duration) string {
 
 // Validate checks every site of f with Site.Validate, and the rules that
 // span sites: no two sites have the same name, and no two sites claim the
-// same address, be it a listen address or a status page. It returns nil or
+// same address, be it a listen address or a status page; an address is
+// reported with the first site that claimed it before. It returns nil or
 // Problems; the Field of each is prefixed with the site's index in f.Sites,
 // as in "sites[1].pool.max".
 func (f *File) Validate() error {
 	var ps Problems
 	var claimed []claim
+	var set AddressSet // the addresses of claimed, in order
 	seen := map[string]bool{}
 	for i, s := range f.Sites {
 		prefix := fmt.Sprintf("sites[%d]", i)
@@ -350,12 +353,13 @@ func (f *File) Validate() error {
 		seen[s.Name] = true
 		mine := s.claims(prefix + ".")
 		for _, m := range mine {
-			for _, c := range claimed {
-				if m.addr.Conflicts(c.addr) {
-					ps.add(m.field, "Address already in use",
-						"Site %q listens on %s, which site %q already uses.", s.Name, m.addr, c.site)
-				}
+			if first := set.Conflict(m.addr); first >= 0 {
+				ps.add(m.field, "Address already in use",
+					"Site %q listens on %s, which site %q already uses.", s.Name, m.addr, claimed[first].site)
 			}
+		}
+		for _, m := range mine {
+			set.Add(m.addr)
 		}
 		claimed = append(claimed, mine...)
 	}

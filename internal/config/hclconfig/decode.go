@@ -2,14 +2,15 @@ package hclconfig
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/zsm-dev/zsm/internal/config"
 )
@@ -22,9 +23,15 @@ type Options struct {
 }
 
 // Load reads and decodes the file at path. A decoding problem is returned as
-// an *Error listing every problem found.
+// an *Error listing every problem found. Load reads no more than one byte
+// past MaxFileSize, however large the file.
 func Load(path string) (*config.File, error) {
-	src, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -32,7 +39,10 @@ func Load(path string) (*config.File, error) {
 }
 
 // Parse decodes src, the content of the file filename. A decoding problem is
-// returned as an *Error listing every problem found.
+// returned as an *Error listing every problem found (decoding stops at the
+// site after the thousandth). A file over one of the limits (MaxFileSize
+// and the others) is not parsed: the *Error names the first limit
+// exceeded, where it is exceeded.
 func Parse(filename string, src []byte, opt Options) (*config.File, error) {
 	abs, err := filepath.Abs(filename)
 	if err != nil {
@@ -41,17 +51,21 @@ func Parse(filename string, src []byte, opt Options) (*config.File, error) {
 	if opt.Home == "" {
 		opt.Home, _ = os.UserHomeDir()
 	}
-	p := hclparse.NewParser()
-	hf, diags := p.ParseHCL(src, filename)
+	files := map[string]*hcl.File{filename: {Bytes: src}}
+	chunks, diags := checkLimits(filename, src)
 	if diags.HasErrors() {
-		return nil, &Error{Diagnostics: diags, files: p.Files()}
+		return nil, &Error{Diagnostics: diags, files: files}
 	}
-	d := &decoder{dir: filepath.Dir(abs), home: opt.Home}
-	f := d.file(hf.Body)
+	body, diags := parseChunks(filename, src, chunks)
+	if diags.HasErrors() {
+		return nil, &Error{Diagnostics: diags, files: files}
+	}
+	d := &decoder{src: src, dir: filepath.Dir(abs), home: opt.Home}
+	f := d.file(body)
 	f.Path = abs
 	if d.diags.HasErrors() {
 		sort.SliceStable(d.diags, func(i, j int) bool { return before(d.diags[i], d.diags[j]) })
-		return nil, &Error{Diagnostics: d.diags, files: p.Files()}
+		return nil, &Error{Diagnostics: d.diags, files: files}
 	}
 	return f, nil
 }
@@ -87,8 +101,15 @@ var (
 	limitsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "memory"}, {Name: "cpu"}}}
 )
 
-// decoder collects every problem of one file.
+// maxProblems is how many problems the decoder collects before it stops
+// decoding sites: every problem is work, and a file of ten thousand is
+// one to fix from the top.
+const maxProblems = 1000
+
+// decoder collects every problem of one file, up to maxProblems and
+// those of the site that reaches it.
 type decoder struct {
+	src   []byte // the file
 	dir   string // the config file's directory
 	home  string
 	diags hcl.Diagnostics
@@ -112,15 +133,22 @@ type bound struct {
 
 // file decodes the sites of body, each validated by config.Site.Validate,
 // and reports what spans sites (the rules of config.File.Validate) with
-// the place each clash was first written. The sites' warnings go in the
+// the place each clash was first written: an address is reported with the
+// first other site's address it conflicts with. The sites' warnings go in the
 // file's Warnings.
 func (d *decoder) file(body hcl.Body) *config.File {
-	content, diags := body.Content(fileSchema)
+	content, diags := bodyContent(body, fileSchema)
 	d.diags = append(d.diags, diags...)
 	f := &config.File{}
 	seen := map[string]hcl.Range{}
 	var claimed []bound
+	var set config.AddressSet // the addresses of claimed, in order
 	for _, b := range content.Blocks {
+		if len(d.diags) >= maxProblems {
+			d.errorf(b.DefRange, "Too many problems",
+				"Decoding stopped after %d problems: this site and those after it were not checked.", len(d.diags))
+			break
+		}
 		name, nameRng := b.Labels[0], b.LabelRanges[0]
 		if first, dup := seen[name]; dup {
 			d.errorf(nameRng, "Duplicate site", "Site %q is already defined at %s.", name, short(first))
@@ -130,12 +158,14 @@ func (d *decoder) file(body hcl.Body) *config.File {
 		sd := d.site(b)
 		addrs := sd.claims()
 		for _, a := range addrs {
-			for _, c := range claimed {
-				if a.addr.Conflicts(c.addr) {
-					d.errorf(a.rng, "Address already in use",
-						"Site %q listens on %s, which site %q already uses at %s.", name, a.addr, c.site, short(c.rng))
-				}
+			if first := set.Conflict(a.addr); first >= 0 {
+				c := claimed[first]
+				d.errorf(a.rng, "Address already in use",
+					"Site %q listens on %s, which site %q already uses at %s.", name, a.addr, c.site, short(c.rng))
 			}
+		}
+		for _, a := range addrs {
+			set.Add(a.addr)
 		}
 		claimed = append(claimed, addrs...)
 		f.Sites = append(f.Sites, sd.s)
@@ -174,7 +204,7 @@ func (d *decoder) singleBlocks(blocks hcl.Blocks) map[string]*hcl.Block {
 }
 
 func (d *decoder) attrs(body hcl.Body, schema *hcl.BodySchema) hcl.Attributes {
-	content, diags := body.Content(schema)
+	content, diags := bodyContent(body, schema)
 	d.diags = append(d.diags, diags...)
 	return content.Attributes
 }
@@ -193,17 +223,43 @@ func (d *decoder) path(p string) string {
 }
 
 // decode evaluates a literal expression into v, reporting type errors at
-// the expression.
+// the expression as gohcl.DecodeExpression does. It refuses an expression
+// that is not a literal before evaluating it, and writes a number as a
+// string from its text (numberText).
 func (d *decoder) decode(e hcl.Expression, v any) bool {
-	// Evaluate first so that an expression that has no value (a variable,
-	// a function call) is one problem, not also a type mismatch.
-	if _, diags := e.Value(nil); diags.HasErrors() {
+	if diags := literal(e); diags.HasErrors() {
 		d.diags = append(d.diags, diags...)
 		return false
 	}
-	diags := gohcl.DecodeExpression(e, nil, v)
-	d.diags = append(d.diags, diags...)
-	return !diags.HasErrors()
+	if s, ok := v.(*string); ok {
+		if text, ok := numberText(d.src, e); ok {
+			*s = text
+			return true
+		}
+	}
+	val, diags := e.Value(nil)
+	if diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return false
+	}
+	ty, err := gocty.ImpliedType(v)
+	if err != nil {
+		panic(fmt.Sprintf("hclconfig: decoding into %T: %v", v, err))
+	}
+	if val, err = convert.Convert(val, ty); err == nil {
+		err = gocty.FromCtyValue(val, v)
+	}
+	if err != nil {
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unsuitable value type",
+			Detail:   fmt.Sprintf("Unsuitable value: %s", err),
+			Subject:  e.StartRange().Ptr(),
+			Context:  e.Range().Ptr(),
+		})
+		return false
+	}
+	return true
 }
 
 func (d *decoder) str(e hcl.Expression) (string, bool) {

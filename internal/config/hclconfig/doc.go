@@ -17,4 +17,13 @@
 // written; config.File.Validate holds the same rules for other callers.
 // What config.Site.Warnings finds does not stop the file: Parse returns
 // it in config.File.Warnings, each with its file:line:col.
+//
+// No file, however written, may take the decoder more than bounded time
+// and memory: a broker reloading a bad file keeps its running generation.
+// Before HCL sees a file, one pass over its bytes checks it against the
+// limits (MaxFileSize, MaxTokens, MaxDepth, MaxSites and the others in
+// limits.go), which bound HCL's recursion and allocation. Values are
+// literals: the decoder refuses operators, conditionals, for expressions
+// and templates before evaluating anything, as they would let a few bytes
+// ask for unbounded work.
 package hclconfig

@@ -23,6 +23,10 @@ type siteDecoder struct {
 	s      *config.Site
 	header hcl.Range            // the site block's "site "NAME"", for problems with nothing nearer
 	ranges map[string]hcl.Range // config.Problem.Field → where it is written
+	// lists holds where each element of a list key is written, in the
+	// order of the list in the Site: lists["listen"][1] is the field
+	// "listen[1]".
+	lists map[string][]hcl.Range
 	// failed holds the fields that did not decode; their problem is
 	// reported, and what Validate says about the value left in its
 	// place would only repeat it.
@@ -39,9 +43,10 @@ func (d *decoder) site(b *hcl.Block) *siteDecoder {
 		s:       &s,
 		header:  b.DefRange,
 		ranges:  map[string]hcl.Range{"name": b.LabelRanges[0]},
+		lists:   map[string][]hcl.Range{},
 		failed:  map[string]bool{},
 	}
-	content, diags := b.Body.Content(siteSchema)
+	content, diags := bodyContent(b.Body, siteSchema)
 	d.diags = append(d.diags, diags...)
 	sd.attributes(content.Attributes)
 	sd.blocks(content.Blocks)
@@ -81,18 +86,32 @@ func (sd *siteDecoder) rangeOf(field string) hcl.Range {
 		if r, ok := sd.ranges[f]; ok {
 			return r
 		}
+		if r, ok := sd.element(f); ok {
+			return r
+		}
 		i := strings.LastIndexAny(f, ".[")
 		f = f[:max(i, 0)]
 	}
 	return sd.header
 }
 
+// element returns where the list element field, as "listen[1]", is
+// written.
+func (sd *siteDecoder) element(field string) (hcl.Range, bool) {
+	key, index, ok := strings.Cut(field, "[")
+	i, err := strconv.Atoi(strings.TrimSuffix(index, "]"))
+	if rs := sd.lists[key]; ok && err == nil && 0 <= i && i < len(rs) {
+		return rs[i], true
+	}
+	return hcl.Range{}, false
+}
+
 // claims returns the addresses the site binds, where they are written, for
 // the checks between sites.
 func (sd *siteDecoder) claims() []bound {
-	var bs []bound
+	bs := make([]bound, 0, len(sd.s.Listen)+1)
 	for i, a := range sd.s.Listen {
-		bs = append(bs, bound{a, sd.s.Name, sd.ranges[fmt.Sprintf("listen[%d]", i)]})
+		bs = append(bs, bound{a, sd.s.Name, sd.lists["listen"][i]})
 	}
 	if sd.s.Status != nil {
 		bs = append(bs, bound{*sd.s.Status, sd.s.Name, sd.ranges["status.listen"]})
@@ -223,8 +242,10 @@ func (sd *siteDecoder) environment(a *hcl.Attribute) {
 // does not decode is reported and left out; then field is failed, so that
 // a list left empty is not reported again.
 func (sd *siteDecoder) addresses(field string, a *hcl.Attribute) []config.Address {
-	var addrs []config.Address
-	for _, e := range sd.elements(field, a) {
+	es := sd.elements(field, a)
+	addrs := make([]config.Address, 0, len(es))
+	rs := make([]hcl.Range, 0, len(es))
+	for _, e := range es {
 		v, ok := sd.str(e)
 		var addr config.Address
 		if ok {
@@ -234,23 +255,33 @@ func (sd *siteDecoder) addresses(field string, a *hcl.Attribute) []config.Addres
 			sd.failed[field] = true
 			continue
 		}
-		sd.ranges[fmt.Sprintf("%s[%d]", field, len(addrs))] = e.Range()
+		rs = append(rs, e.Range())
 		addrs = append(addrs, addr)
+	}
+	sd.lists[field] = rs
+	if len(addrs) == 0 {
+		return nil
 	}
 	return addrs
 }
 
 // stringList decodes a list of strings, the key field, as addresses does.
 func (sd *siteDecoder) stringList(field string, a *hcl.Attribute) []string {
-	var vs []string
-	for _, e := range sd.elements(field, a) {
+	es := sd.elements(field, a)
+	vs := make([]string, 0, len(es))
+	rs := make([]hcl.Range, 0, len(es))
+	for _, e := range es {
 		v, ok := sd.str(e)
 		if !ok {
 			sd.failed[field] = true
 			continue
 		}
-		sd.ranges[fmt.Sprintf("%s[%d]", field, len(vs))] = e.Range()
+		rs = append(rs, e.Range())
 		vs = append(vs, v)
+	}
+	sd.lists[field] = rs
+	if len(vs) == 0 {
+		return nil
 	}
 	return vs
 }
