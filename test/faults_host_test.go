@@ -173,24 +173,27 @@ exec `+helloWorker(t, systemdtest.BuildBinaries(t))+"\n")
 		}
 		return len(kids) == 2
 	})
-	var sessions []string
+	where := map[process]string{}
 	for _, k := range kids {
 		sid, _ := unix.Getsid(k.pid)
 		pgid, _ := unix.Getpgid(k.pid)
-		sessions = append(sessions, fmt.Sprintf("%d (group %d, session %d)", k.pid, pgid, sid))
+		where[k] = fmt.Sprintf("%d in the worker's process group %d", k.pid, pgid)
+		if sid == k.pid {
+			where[k] = fmt.Sprintf("%d in a session of its own", k.pid)
+		}
 	}
-	t.Logf("children: %s", strings.Join(sessions, ", "))
+	t.Logf("children: %v", where)
 	at := time.Now()
 	systemdtest.Systemctl(t, "stop", svc)
 	took := time.Since(at)
-	var left []process
+	var left []string
 	for _, k := range kids {
 		if k.alive() {
-			left = append(left, k)
+			left = append(left, where[k])
 		}
 	}
 	r.recovery = fmt.Sprintf("stop took %s; %d of 2 children left", took.Round(10*time.Millisecond), len(left))
 	if len(left) > 0 {
-		r.errorf(t, "children left after systemctl --user stop: %v (of %s)", left, strings.Join(sessions, ", "))
+		r.errorf(t, "left running after systemctl --user stop: the child %s", strings.Join(left, ", and the child "))
 	}
 }
