@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo deps test check lint unit fuzz bench clean
+.PHONY: all build demo deps test check lint unit fuzz bench faults clean
 
 all: build
 
@@ -40,6 +40,14 @@ lint:
 	  echo "installing staticcheck (honnef.co/go/tools) into $$($(GO) env GOPATH)/bin"; \
 	  $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; fi
 	$(STATICCHECK) ./...
+
+# The fault suite (TestFaults in test/faults_test.go): each fault under
+# honest load through a real systemd user manager (as root: the harness
+# needs its own namespaces), and RELIABILITY.md rewritten with the numbers
+# of the run, whether every case passes or not. make test runs the same
+# suite without writing the file.
+faults:
+	ZSM_RELIABILITY=$(CURDIR)/RELIABILITY.md $(GO) test -count=1 -run '^TestFaults$$' ./test/
 
 # Unit tests only, fast.
 unit:

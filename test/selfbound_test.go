@@ -56,11 +56,11 @@ func newSelfBoundSite(t *testing.T, mode string) *selfBoundSite {
 	return s
 }
 
-// serve starts `zsm serve --config CFG --site NAME` with nothing from systemd
-// in its environment and waits for its first log line.
-func (s *selfBoundSite) serve(t *testing.T) *running {
+// serve starts `zsm serve --config CFG --site NAME`, with extra arguments,
+// with nothing from systemd in its environment.
+func (s *selfBoundSite) serve(t *testing.T, extra ...string) *running {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, "zsm"), "serve", "--config", s.cfg, "--site", s.name)
+	cmd := exec.Command(filepath.Join(s.bin, "zsm"), append([]string{"serve", "--config", s.cfg, "--site", s.name}, extra...)...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = envWithout([]string{
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET",
