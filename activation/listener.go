@@ -415,6 +415,13 @@ func (l *Listener) acceptHandoff() (net.Conn, error) {
 		var c net.Conn
 		if err == nil {
 			c, err = net.FileConn(f) // dups the descriptor
+			if outOfFDs(err) {
+				// Not the broker's fault: this connection is lost (its
+				// client sees it close), and the worker serves on.
+				f.Close()
+				l.report(Report{Done: true, ID: h.ID})
+				continue
+			}
 			if err != nil {
 				err = protocolError("CONN=1 descriptor: %v", err)
 			} else if !isStream(c) {
@@ -445,6 +452,12 @@ func (l *Listener) acceptHandoff() (net.Conn, error) {
 		}
 		return conn, nil
 	}
+}
+
+// outOfFDs says err is the process (or the system) being out of file
+// descriptors.
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 func isStream(c net.Conn) bool {

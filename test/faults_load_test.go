@@ -67,7 +67,7 @@ func faultUnderLoad(t *testing.T, rep *reliability) {
 		r := rep.row(t, "`systemctl --user kill -s KILL` (the broker and its workers)", load,
 			"Requests in flight at the kill, and kept-alive connections, end with a reset or a close: at most "+
 				"one per client. New connections wait in the socket's queue until systemd has started a new "+
-				"broker (Restart=on-failure, 2 s) and get 200.")
+				"broker (Restart=on-failure, 1 s) and get 200.")
 		killBroker(t, r, name, addr)
 	})
 }

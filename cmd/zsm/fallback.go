@@ -48,20 +48,21 @@ func (f *fallback) reason() string {
 // configuration, which it returns (nil when ctx ended). The sockets are
 // left as they were given: open, and blocking.
 func (f *fallback) run(ctx context.Context) *config.Site {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	var ls []net.Listener
 	for _, file := range f.files {
 		l, err := net.FileListener(file) // a duplicate, closed below
 		if err != nil {
 			continue
 		}
-		stop := context.AfterFunc(ctx, func() { l.Close() })
-		defer stop()
+		ls = append(ls, l)
 		wg.Go(func() { f.answer(l) })
 	}
 	defer func() {
+		for _, l := range ls {
+			l.Close() // ends answer
+		}
+		wg.Wait()
 		for _, file := range f.files {
 			unix.SetNonblock(int(file.Fd()), false) // FileListener made it non-blocking
 		}

@@ -26,15 +26,25 @@ import (
 // behind when they exit (processes that left their group), reaps those as
 // they exit, and kills the rest once the broker has stopped: nothing of a
 // site outlives its broker.
-func (s *server) reapOrphans(ctx context.Context, wg *sync.WaitGroup) {
+// The returned func, called once the broker has stopped (every worker has
+// exited, so that their orphans are the broker's), kills them and returns
+// when it is done.
+func (s *server) reapOrphans() (stop func()) {
 	if err := proc.BecomeSubreaper(); err != nil {
 		s.notice(slog.LevelWarn, "cannot adopt the workers' orphans", slog.String("err", err.Error()))
-		return
+		return func() {}
 	}
-	wg.Go(func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		s.children.Reap(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
 		s.children.KillOrphans(flushTimeout)
-	})
+	}
 }
 
 // dropped counts the events the log and the bus dropped.
@@ -64,7 +74,7 @@ func (c siteControl) Status(ctx context.Context) (status.Site, error) {
 
 // serveControl serves the control socket (zsm status, reload, drain).
 func (s *server) serveControl(ctx context.Context, wg *sync.WaitGroup, c control.Controller) error {
-	srv, err := control.Listen(s.rtDir, s.site.Name)
+	srv, err := control.Listen(s.rtDir, s.opts.site)
 	if err != nil {
 		return err
 	}
@@ -82,7 +92,7 @@ func (s *server) serveBus(ctx context.Context, wg *sync.WaitGroup, c control.Con
 	wg.Go(func() {
 		defer conn.Close()
 		// Exporting reads the status, which the running broker answers.
-		srv, err := busapi.Export(conn, s.site.Name, c)
+		srv, err := busapi.Export(conn, s.opts.site, c)
 		if err != nil {
 			s.notice(slog.LevelWarn, "cannot put the site on D-Bus", slog.String("err", err.Error()))
 			return
@@ -93,8 +103,12 @@ func (s *server) serveBus(ctx context.Context, wg *sync.WaitGroup, c control.Con
 	})
 }
 
-// servePage serves the site's own status page, when it has one.
+// servePage serves the site's own status page, when it has one (a site
+// whose configuration does not load has none).
 func (s *server) servePage(ctx context.Context, wg *sync.WaitGroup, c control.Controller) {
+	if s.site == nil || s.site.Status == nil {
+		return
+	}
 	addr := s.site.Status
 	if addr == nil {
 		return

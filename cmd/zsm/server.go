@@ -162,7 +162,8 @@ func (s *server) Run(ctx context.Context) error {
 	s.serveBus(ctx, &wg, &s.ctl)
 	s.servePage(ctx, &wg, &s.ctl)
 	s.handleSignals(ctx, &wg)
-	s.reapOrphans(ctx, &wg)
+	stopReaping := s.reapOrphans()
+	defer stopReaping()
 	if s.daemonChild {
 		if err := daemonStarted(); err != nil {
 			return err
@@ -176,6 +177,7 @@ func (s *server) Run(ctx context.Context) error {
 		if err := s.start(site); err != nil {
 			return err
 		}
+		s.servePage(ctx, &wg, &s.ctl)
 	}
 	err := s.runBroker(ctx)
 	if errors.Is(err, broker.ErrStopTimeout) {
