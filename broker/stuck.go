@@ -28,10 +28,15 @@ import (
 // worker suspected of being stuck (connections unread at one tick) gets
 // no more connections while its channel is not empty.
 
+// closedGrace is how long a worker that closed its channel before READY
+// has to exit on its own: a crashing worker's end closes a moment before
+// its exit is reaped, and its exit status says more than the closed channel.
+const closedGrace = 250 * time.Millisecond
+
 // checkTaking looks for workers that stopped taking connections.
 func (h *handoff) checkTaking(p *pool, now time.Time) {
 	for _, w := range p.workers {
-		if w.ch != nil && !w.ch.closedAt.IsZero() && w.state == wStarting {
+		if w.ch != nil && !w.ch.closedAt.IsZero() && w.state == wStarting && now.Sub(w.ch.closedAt) >= closedGrace {
 			p.drain(w, causeFault, fmt.Sprintf("%s closed its channel before it was ready", p.site.Command[0]))
 			w.terminateAt(now, now, 0)
 			continue

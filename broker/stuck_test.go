@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/loadgen"
+	"github.com/zsm-dev/zsm/internal/proc"
 )
 
 // stopWorkers SIGSTOPs the broker's ready workers, all of them or all but
@@ -35,6 +37,9 @@ func stopWorkers(t *testing.T, r *running, spare bool) []int {
 		for _, pid := range stopped {
 			syscall.Kill(pid, syscall.SIGCONT)
 		}
+	})
+	eventually(t, 5*time.Second, "the workers stopped", func() bool {
+		return !slices.ContainsFunc(stopped, func(pid int) bool { return !proc.Stopped(pid) })
 	})
 	return stopped
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/control"
+	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
@@ -290,6 +291,9 @@ func suspend(t *testing.T, p process) {
 	if err := syscall.Kill(p.pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP %d: %v", p.pid, err)
 	}
+	systemdtest.Eventually(t, 5*time.Second, fmt.Sprintf("%d stopped", p.pid), func() bool {
+		return proc.Stopped(p.pid)
+	})
 }
 
 // gone says none of procs runs any more.

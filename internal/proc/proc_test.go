@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLookPath(t *testing.T) {
@@ -125,5 +126,26 @@ func TestSpawnOutputPerWorker(t *testing.T) {
 		if r.String() != want[i] || !r.flushed {
 			t.Errorf("writer %d got %q, flushed %v; want %q, flushed", i, r.String(), r.flushed, want[i])
 		}
+	}
+}
+
+func TestStopped(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if Stopped(cmd.Process.Pid) {
+		t.Fatal("a running sleep is reported stopped")
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !Stopped(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("a SIGSTOPped sleep is not reported stopped within 5s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
