@@ -165,7 +165,7 @@ func (h *handoff) hand(p *pool, w *worker, c *pending) error {
 }
 
 // stop ends w's channel: the end of its work (PROTOCOL.md, section 3). It
-// reads the channel to the end, finishes what it holds and exits; SIGTERM
+// reads the channel to the end, finishes what it holds and exits; the stop signal
 // comes only after the stop timeout.
 func (h *handoff) stop(p *pool, w *worker, own bool) time.Time {
 	if w.ch != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -83,13 +82,13 @@ func (l *listen) turn(p *pool)               {}
 func (l *listen) drained(p *pool, w *worker) {}
 func (l *listen) exited(p *pool, w *worker)  {}
 
-// stop sends SIGTERM, unless the worker stops on its own already: then
-// SIGTERM comes after the stop timeout.
+// stop sends the stop signal, unless the worker stops on its own already:
+// then the signal comes after the stop timeout.
 func (l *listen) stop(p *pool, w *worker, own bool) time.Time {
 	if own {
 		return time.Now().Add(p.site.Timeouts.Stop)
 	}
-	w.proc.Signal(syscall.SIGTERM)
+	p.signalStop(w)
 	return time.Time{}
 }
 

@@ -41,7 +41,7 @@ type mode interface {
 	// been taken out of rotation.
 	hand(p *pool, w *worker, c *pending) error
 	// stop tells w, now draining, to finish what it holds and exit, and
-	// says when it should get SIGTERM if it has not exited by then (zero:
+	// says when it should get the stop signal if it has not exited by then (zero:
 	// it has had it). own says it stops on its own (it said STOPPING=1).
 	stop(p *pool, w *worker, own bool) (termAt time.Time)
 	// drained is told that w, draining, has finished every connection.
@@ -91,6 +91,9 @@ type traits struct {
 	// so it starts once its predecessor is gone, one at a time, rather
 	// than beside it.
 	inPlace bool
+	// readyByPort: a worker is ready when it listens on its port
+	// (proxy.probe), whatever it says on NOTIFY_SOCKET.
+	readyByPort bool
 }
 
 // newMode returns the site's mode.

@@ -120,7 +120,7 @@ func (p *pool) notified(pid int, r activation.Report, err error) {
 		p.ignored(event.Event{Message: "ignoring an sd_notify datagram the broker cannot read", Pid: pid, Err: err.Error()})
 		return
 	}
-	r.Ready = r.Ready && !w.wasReady
+	r.Ready = r.Ready && !w.wasReady && !p.traits.readyByPort
 	r.Slots = 1
 	r.Done = false
 	p.report(w, r)

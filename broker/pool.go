@@ -216,7 +216,7 @@ func (p *pool) tick(now time.Time) {
 		}
 		if !w.termAt.IsZero() && now.After(w.termAt) {
 			w.termAt = time.Time{}
-			w.proc.Signal(syscall.SIGTERM)
+			p.signalStop(w)
 		}
 		if !w.killAt.IsZero() && now.After(w.killAt) {
 			p.emit(w.about(event.WorkerKilled, slog.LevelWarn, "worker still running after the stop timeout; killing it"))

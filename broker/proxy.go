@@ -33,13 +33,14 @@ type backend struct {
 }
 
 const (
-	probeFirst = 2 * time.Millisecond   // a starting backend is tried this soon again,
-	probeEvery = 50 * time.Millisecond  // then less and less often, down to this
-	maxRetries = 3                      // backends one connection is offered to
-	proxyGrace = 250 * time.Millisecond // a stopping backend's connections get this long before its SIGTERM
+	probeFirst = 2 * time.Millisecond  // a starting backend is tried this soon again,
+	probeEvery = 50 * time.Millisecond // then less and less often, down to this
+	maxRetries = 3                     // backends one connection is offered to
 )
 
-func (x *proxy) traits() traits { return traits{accepts: true, seesIdle: true, inPlace: true} }
+func (x *proxy) traits() traits {
+	return traits{accepts: true, seesIdle: true, inPlace: true, readyByPort: true}
+}
 
 func (x *proxy) open(p *pool) error {
 	if err := p.relay.listenAll(p.b.cfg.Sockets, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC); err != nil {
@@ -57,25 +58,30 @@ func (x *proxy) open(p *pool) error {
 func (x *proxy) closeListeners(p *pool) { p.relay.closeListeners() }
 func (x *proxy) close()                 { x.notify.Close() }
 
-// capacity is one instance per backend port.
-func (x *proxy) capacity(s *config.Site) int { return len(s.Backend.Ports) }
+// capacity is backend.instances, one per port by default.
+func (x *proxy) capacity(s *config.Site) int { return s.Backend.Running() }
 
-// wantWorker starts an instance on each port once the port is free again.
+// wantWorker says whether a backend port is free: no instance holds it,
+// a retiring one included.
 func (x *proxy) wantWorker(p *pool) bool {
 	_, ok := x.freePort(p)
 	return ok
 }
 
-// freeSlots: the kernel and the backends queue for the broker, once one is
-// ready.
+// freeSlots counts what ready instances can take below their maxconn.
 func (x *proxy) freeSlots(p *pool) int {
-	if p.ready() > 0 {
-		return len(p.queue) + 1
+	n := 0
+	for _, w := range p.workers {
+		if w.state == wReady && w.held < w.slots {
+			n += w.slots - w.held
+		}
 	}
-	return 0
+	return n
 }
 
-func (x *proxy) takes(w *worker) bool { return true }
+// takes: an instance is given at most its maxconn connections at once;
+// the rest wait in the broker's queue.
+func (x *proxy) takes(w *worker) bool { return w.held < w.slots }
 
 func (x *proxy) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
 	port, _ := x.freePort(p)
@@ -92,7 +98,7 @@ func (x *proxy) spec(p *pool, w *worker) (proc.Spec, func(bool), error) {
 
 // started probes the instance's port until it answers.
 func (x *proxy) started(p *pool, w *worker) {
-	p.wg.Go(func() { probe(p, w) })
+	p.wg.Go(func() { x.probe(p, w) })
 }
 
 func (x *proxy) hand(p *pool, w *worker, c *pending) error {
@@ -101,25 +107,27 @@ func (x *proxy) hand(p *pool, w *worker, c *pending) error {
 }
 
 // stop stops routing to the instance and, unless it stops on its own,
-// sends SIGTERM once its connections are done, or after a grace: kept-alive
-// connections may never be done, and a byte stream shows no request
-// boundary to wait for.
+// sends it the stop signal once its connections are done, or after
+// timeouts.drain: kept-alive connections may never be done, and a byte
+// stream shows no request boundary to wait for, so a server ends those
+// on its (graceful) stop signal.
 func (x *proxy) stop(p *pool, w *worker, own bool) time.Time {
 	switch {
 	case own:
 		return time.Now().Add(p.site.Timeouts.Stop)
-	case w.held > 0:
-		return time.Now().Add(proxyGrace)
+	case w.held > 0 && p.site.Timeouts.Drain > 0:
+		return time.Now().Add(p.site.Timeouts.Drain)
 	}
-	w.proc.Signal(syscall.SIGTERM)
+	p.signalStop(w)
 	return time.Time{}
 }
 
-// drained sends SIGTERM now to an instance waiting for its connections.
+// drained sends the stop signal now to an instance waiting for its
+// connections to end.
 func (x *proxy) drained(p *pool, w *worker) {
 	if !w.termAt.IsZero() {
 		w.termAt = time.Time{}
-		w.proc.Signal(syscall.SIGTERM)
+		p.signalStop(w)
 	}
 }
 
@@ -167,19 +175,28 @@ func (x *proxy) freePort(p *pool) (int, bool) {
 	return 0, false
 }
 
-// probe marks a proxy backend ready once its port answers. The first
-// tries come quickly: while the only backend restarts, connections wait in
-// the queue for it.
-func probe(p *pool, w *worker) {
+// probe marks a proxy instance ready once a process of its own tree
+// listens on its port (proc.ListenerIn): something else answering there,
+// an orphan of an earlier instance or another program, does not make it
+// ready, and is named once in the log. The first tries come quickly:
+// while the only instance restarts, connections wait in the queue for it.
+func (x *proxy) probe(p *pool, w *worker) {
 	wait := probeFirst
 	t := time.NewTimer(wait)
 	defer t.Stop()
+	warned := false
 	for {
-		c, err := net.DialTimeout("tcp", w.be.addr, time.Second)
-		if err == nil {
+		if c, err := net.DialTimeout("tcp", w.be.addr, time.Second); err == nil {
 			c.Close()
-			p.post(func() { p.becameReady(w, 1) })
-			return
+			l, ok, err := proc.ListenerIn(w.pid, w.be.port)
+			if ok {
+				p.post(func() { p.becameReady(w, maxConn(p.site, l)) })
+				return
+			}
+			if !warned {
+				warned = true
+				p.post(func() { x.notOwned(p, w, err) })
+			}
 		}
 		t.Reset(wait)
 		wait = min(2*wait, probeEvery)
@@ -199,6 +216,35 @@ func probe(p *pool, w *worker) {
 			return
 		}
 	}
+}
+
+// maxConn is how many connections an instance listening with l is given
+// at once: backend.maxconn, or else its own backlog, which its accept
+// queue can always hold.
+func maxConn(s *config.Site, l proc.Listener) int {
+	if s.Backend.MaxConn > 0 {
+		return s.Backend.MaxConn
+	}
+	if l.Backlog > 0 {
+		return l.Backlog
+	}
+	return config.MaxQueue
+}
+
+// notOwned says, once per instance, that its port answers but not from
+// the instance: it must bind the port or fail to start.
+func (x *proxy) notOwned(p *pool, w *worker, err error) {
+	holder := proc.PortHolder(w.be.port)
+	if holder == "" {
+		holder = "another process"
+	}
+	e := w.about(event.Notice, slog.LevelWarn, "instance not ready: its port is held by another process")
+	e.Reason = fmt.Sprintf("port %d is held by %s, not by the instance", w.be.port, holder)
+	if err != nil {
+		e.Err = err.Error()
+	}
+	e.Attrs = attrs("backend", w.be.addr)
+	p.emit(e)
 }
 
 // resolve turns a backend's host:port into an address for connect(2).

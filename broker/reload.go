@@ -117,36 +117,45 @@ func (p *pool) reloadStep(now time.Time) {
 	}
 }
 
-// rollInPlace replaces workers that take their predecessors' places one at
-// a time (proxy backends: an unmodified server holds its port until it
-// exits). The one being replaced stops taking connections first; the
-// others (or the broker's queue, when it is the only one) carry the
-// traffic meanwhile.
+// rollInPlace replaces workers that each hold a place of their own (proxy
+// instances: an unmodified server holds its port until it exits). Where
+// places are free (spare backend ports) new workers start there first,
+// and old ones retire as new ones become ready, so the site keeps its
+// capacity; where none is, an old one retires first and its replacement
+// takes its place once it has gone, while the others (or the broker's
+// queue, when it is the only one) carry the traffic.
 func (p *pool) rollInPlace(r *reload, now time.Time) {
 	var old []*worker
-	replacing := false
+	fresh, ready, draining := 0, 0, false
 	for _, w := range p.workers {
 		switch {
 		case w.gen < r.gen && w.state != wDraining:
 			old = append(old, w)
-		case w.gen < r.gen: // draining: its port is not free yet
-			replacing = true
-		case w.state == wStarting:
-			replacing = true
+		case w.gen < r.gen:
+			draining = true // its place is not free yet
+		case w.state != wDraining:
+			fresh++
+			if w.state == wReady {
+				ready++
+			}
 		}
 	}
-	if replacing {
-		return
+	capacity := p.m.capacity(p.site)
+	why := fmt.Sprintf("reload: replaced by generation %d", r.gen)
+	for ; len(old) > 0 && len(old)+ready > capacity; old = old[1:] {
+		p.stopWorker(old[0], why) // new ones are ready beside them
 	}
-	if p.wantWorker() && p.canSpawn(now) {
-		p.spawn(now)
-		return
+	for ; fresh < capacity && p.m.wantWorker(p) && p.canSpawn(now); fresh++ {
+		if !p.spawn(now) {
+			break
+		}
 	}
-	if len(old) == 0 {
+	switch {
+	case len(old) == 0 && ready >= capacity:
 		p.finishReload(nil)
-		return
+	case len(old) > 0 && fresh == ready && len(old)+fresh >= capacity && !draining:
+		p.stopWorker(old[0], why) // no free place: in place
 	}
-	p.stopWorker(old[0], fmt.Sprintf("reload: replaced by generation %d", r.gen))
 }
 
 // abortReload gives up on a new generation that does not start: its workers

@@ -19,6 +19,12 @@ func TestReloadUnderLoad(t *testing.T) {
 			kind := map[config.Mode]string{config.Handoff: "http", config.Listen: "listen", config.Proxy: "backend"}[mode]
 			s := testSite(t, mode, kind)
 			s.Pool = config.Pool{MinIdle: 2, Max: 2, Queue: 1024}
+			if mode == config.Proxy {
+				// Two instances and two spare ports: the new instances
+				// start before the old ones drain.
+				s.Backend.Ports = append(s.Backend.Ports, freePort(t), freePort(t))
+				s.Backend.Instances = 2
+			}
 			r := start(t, s, nil)
 			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
 				t.Fatalf("warm-up: %d %v", code, err)

@@ -23,7 +23,7 @@ import (
 // back out of its channel (pidfd_getfd(2) lends it the worker's end) and
 // hands them to other workers, so that a stuck worker takes with it only
 // the connections it had read before it stopped; it ends the worker's
-// channel, starts a replacement, and sends the worker SIGTERM once a
+// channel, starts a replacement, and sends the worker its stop signal once a
 // replacement is ready (or after the start timeout), then SIGKILL. A
 // worker suspected of being stuck (connections unread at one tick) gets
 // no more connections while its channel is not empty.

@@ -39,7 +39,7 @@ type worker struct {
 	fate    fate      // what its exit will mean
 	started time.Time // when it was spawned
 	readyAt time.Time
-	termAt  time.Time // draining: SIGTERM after this; zero once sent, or when none is due
+	termAt  time.Time // draining: the stop signal after this; zero once sent, or when none is due
 	killAt  time.Time // draining: SIGKILL after this; zero once sent
 	maxAge  time.Duration
 	rss     int64 // resident memory, read every memEvery when max_memory is set
@@ -129,12 +129,18 @@ func (p *pool) move(w *worker, to wstate, slots int, c cause, reason string) boo
 	return true
 }
 
-// killGrace is how long a worker that got SIGTERM after the stop timeout
-// has before SIGKILL.
+// killGrace is how long a worker that got its stop signal after the stop
+// timeout has before SIGKILL.
 const killGrace = 5 * time.Second
 
+// signalStop sends w the site's stop signal (stop_signal, SIGTERM by
+// default): the one its server stops gracefully on.
+func (p *pool) signalStop(w *worker) {
+	w.proc.Signal(p.site.StopSignal.Num())
+}
+
 // draining does what entering the draining state does: the mode tells w
-// to stop; after the stop timeout it gets SIGTERM if it has not had it,
+// to stop; after the stop timeout it gets the stop signal if it has not had it,
 // and killGrace later SIGKILL (PROTOCOL.md, section 3).
 func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 	w.killAt = now.Add(p.site.Timeouts.Stop)
@@ -167,7 +173,7 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 		p.setErr(reason)
 		p.emit(w.stopEvent("stopping worker", reason))
 		p.m.stop(p, w, false)
-		// SIGTERM once a replacement is ready (becameReady), or after
+		// The stop signal once a replacement is ready (becameReady), or after
 		// the start timeout.
 		w.terminateAt(now.Add(p.site.Timeouts.Start), now, 0)
 		return
@@ -185,9 +191,9 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 	w.terminateAt(p.m.stop(p, w, c == causeOwn), now, p.site.Timeouts.Stop)
 }
 
-// terminateAt schedules SIGTERM at termAt (none when zero: it had its stop
-// signal) and SIGKILL after the stop timeout, and at least killGrace after
-// SIGTERM.
+// terminateAt schedules the stop signal at termAt (none when zero: it had
+// it) and SIGKILL after the stop timeout, and at least killGrace after the
+// stop signal.
 func (w *worker) terminateAt(termAt, now time.Time, stop time.Duration) {
 	w.termAt = termAt
 	w.killAt = now.Add(stop)
@@ -197,7 +203,7 @@ func (w *worker) terminateAt(termAt, now time.Time, stop time.Duration) {
 }
 
 // replaced tells stuck workers that a worker is ready to take their place:
-// their SIGTERM is due.
+// their stop signal is due.
 func (p *pool) replaced(now time.Time) {
 	for _, x := range p.workers {
 		if x.stuck && x.state == wDraining && !x.termAt.IsZero() {

@@ -326,7 +326,11 @@ func serviceDropIn(header, configPath string, s *config.Site) ([]byte, error) {
 	w.comment(header)
 	w.section("Service")
 	w.set("Environment", env)
-	w.set("TimeoutStopSec", strconv.FormatInt(stopTimeout(s.Timeouts.Stop, stopMargin), 10)+"s")
+	stop := s.Timeouts.Stop
+	if s.Mode == config.Proxy {
+		stop += s.Timeouts.Drain // instances drain before their stop signal
+	}
+	w.set("TimeoutStopSec", strconv.FormatInt(stopTimeout(stop, stopMargin), 10)+"s")
 	switch l := s.Limits; {
 	case l.Memory < 0:
 		return nil, fmt.Errorf("negative memory limit %d", l.Memory)

@@ -426,3 +426,18 @@ func TestListenStream(t *testing.T) {
 		})
 	}
 }
+
+// A proxy site's instances drain before their stop signal: systemd's stop
+// timeout covers the drain as well as the stop timeout.
+func TestStopTimeoutCoversDrain(t *testing.T) {
+	s := site("px", tcp("127.0.0.1", 8080))
+	s.Mode = config.Proxy
+	s.Timeouts.Drain = 20 * time.Second
+	b, err := serviceDropIn("", samplePath, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "TimeoutStopSec=95s\n"; !strings.Contains(string(b), want) {
+		t.Errorf("drop-in:\n%s\nwant %s", b, want)
+	}
+}

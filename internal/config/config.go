@@ -64,10 +64,13 @@ type Site struct {
 	Directory   string            // absolute; "~" expanded, relative to the config file
 	Environment map[string]string // extra variables for the app, never nil
 	Eager       bool              // start workers when the broker starts, not on the first connection
-	Pool        Pool
-	Timeouts    Timeouts
-	Backend     *Backend // proxy mode only, nil otherwise
-	Status      *Address // the site's own status page, nil when none
+	// StopSignal (stop_signal) asks a worker to stop gracefully: gunicorn
+	// and uWSGI stop gracefully on TERM, nginx on QUIT. Default "TERM".
+	StopSignal Signal
+	Pool       Pool
+	Timeouts   Timeouts
+	Backend    *Backend // proxy mode only, nil otherwise
+	Status     *Address // the site's own status page, nil when none
 	// StatusPublic (status.public) lets the broker serve the status page
 	// on an address other hosts can reach (Address.Public); see
 	// StatusAllowed.
@@ -83,6 +86,7 @@ func Default() Site {
 	return Site{
 		Mode:        Handoff,
 		Protocol:    TCP,
+		StopSignal:  "TERM",
 		Environment: map[string]string{},
 		Pool: Pool{
 			MinIdle:  1,
@@ -93,6 +97,7 @@ func Default() Site {
 		Timeouts: Timeouts{
 			Start: 30 * time.Second, Stop: 30 * time.Second,
 			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: 60 * time.Second,
+			Drain: 5 * time.Second, Idle: 5 * time.Minute,
 		},
 	}
 }
@@ -130,13 +135,36 @@ type Timeouts struct {
 	// FirstByte: proxy mode, a backend must answer what a client sent
 	// within this; otherwise the client gets 504 (http) or a close.
 	FirstByte time.Duration
+	// Drain: proxy mode, a retiring instance is out of rotation and its
+	// connections have this long to end before it gets the stop signal.
+	Drain time.Duration
+	// Idle: proxy mode, a client and its backend that exchange no byte
+	// for this long are both closed.
+	Idle time.Duration
 }
 
-// Backend describes proxy-mode instances: one per port, each reached at
-// Address with "{port}" replaced.
+// Backend describes proxy-mode instances: each runs on a port of Ports,
+// reached at Address with "{port}" replaced.
 type Backend struct {
 	Address string // e.g. "127.0.0.1:{port}"
 	Ports   []int
+	// Instances run at once; 0 means one per port. Ports beyond them
+	// are spares: a reload starts each new instance on a spare port
+	// before an old one stops, so that no port goes unserved.
+	Instances int
+	// MaxConn is how many connections one instance is given at once
+	// (haproxy's maxconn); more wait in the broker's queue. 0 means the
+	// instance's own listen backlog, read when it becomes ready: a burst
+	// can then never overflow its accept queue.
+	MaxConn int
+}
+
+// Running returns how many instances run at once.
+func (b *Backend) Running() int {
+	if b.Instances > 0 {
+		return b.Instances
+	}
+	return len(b.Ports)
 }
 
 // Addr returns the backend address of the instance on port.

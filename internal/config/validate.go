@@ -76,6 +76,9 @@ func (s *Site) Validate() error {
 	ps.listen(s)
 	ps.command(s.Command)
 	ps.kind(s.Mode, s.Protocol)
+	if _, err := ParseSignal(string(s.StopSignal)); err != nil {
+		ps.add("stop_signal", "Invalid signal", "%s.", err)
+	}
 	ps.directory(s.Directory)
 	ps.environment(s.Environment)
 	ps.pool(&s.Pool)
@@ -179,6 +182,8 @@ func (ps *Problems) timeouts(t *Timeouts) {
 	ps.durationIn("timeouts.queue", t.Queue, MinWait, MaxWait)
 	ps.durationIn("timeouts.connect", t.Connect, MinWait, MaxWait)
 	ps.durationIn("timeouts.first_byte", t.FirstByte, MinWait, MaxWait)
+	ps.durationIn("timeouts.drain", t.Drain, 0, MaxStopTimeout)
+	ps.durationIn("timeouts.idle", t.Idle, MinTimeout, MaxStopTimeout)
 }
 
 // backend checks that a backend is there exactly in proxy mode, and what
@@ -193,6 +198,11 @@ func (ps *Problems) backend(s *Site) {
 	}
 	if s.Backend != nil && ps.backendPorts(s.Backend.Ports) {
 		ps.backendAddress(s.Backend)
+		if ps.intIn("backend.instances", s.Backend.Instances, 0, MaxBackends) && s.Backend.Instances > len(s.Backend.Ports) {
+			ps.add("backend.instances", "Invalid backend", "instances (%d) cannot be more than the ports (%d): one instance per port.",
+				s.Backend.Instances, len(s.Backend.Ports))
+		}
+		ps.intIn("backend.maxconn", s.Backend.MaxConn, 0, MaxQueue)
 	}
 }
 

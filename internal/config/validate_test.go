@@ -308,10 +308,12 @@ func TestDefault(t *testing.T) {
 	want := Site{
 		Mode:        Handoff,
 		Protocol:    TCP,
+		StopSignal:  "TERM",
 		Environment: map[string]string{},
 		Pool:        Pool{MinIdle: 1, Max: 4, Queue: 256, IdleStop: 10 * time.Minute},
 		Timeouts: Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second,
-			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute},
+			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute,
+			Drain: 5 * time.Second, Idle: 5 * time.Minute},
 	}
 	a, b := Default(), Default()
 	if diff := cmp.Diff(want, a); diff != "" {

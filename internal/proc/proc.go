@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -208,12 +210,50 @@ func (p *Process) Wait() *os.ProcessState {
 	unix.Kill(-pid, unix.SIGKILL)
 	p.cmd.Wait()
 	p.children.remove(pid)
+	groupGone(pid)
 	for _, w := range []io.Writer{p.cmd.Stdout, p.cmd.Stderr} {
 		if f, ok := w.(flusher); ok {
 			f.Flush()
 		}
 	}
 	return p.cmd.ProcessState
+}
+
+// groupGoneWithin bounds how long Wait waits for the killed members of a
+// worker's process group to be gone.
+const groupGoneWithin = 2 * time.Second
+
+// groupGone waits until no process of process group pgid runs any more,
+// so that what they held (a listening port, above all) is free when Wait
+// returns: a new worker may need it at once. The members, killed, die in
+// a moment; a zombie holds nothing, whenever its reaper gets to it.
+func groupGone(pgid int) {
+	wait := 100 * time.Microsecond
+	for deadline := time.Now().Add(groupGoneWithin); time.Now().Before(deadline); wait = min(2*wait, 10*time.Millisecond) {
+		if unix.Kill(-pgid, 0) == unix.ESRCH || !groupRuns(pgid) {
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
+// groupRuns reports whether a process of group pgid has not exited yet
+// (is not a zombie), from /proc.
+func groupRuns(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		i := bytes.LastIndexByte(b, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		// After the command: state, ppid, pgrp.
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // Describe says how a process ended, for logs: "exited with status 1",

@@ -3,6 +3,7 @@ package proc
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,4 +149,64 @@ func TestStopped(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// When a worker dies, what is left of its process group is killed and gone
+// by the time Wait returns: a child that held the worker's port has let it
+// go, and a new worker can bind it at once.
+func TestWaitLeavesNoGroup(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	py := fmt.Sprintf(`import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",%d)); s.listen(5); time.sleep(60)`, port)
+	p, err := Spawner{}.Spawn(Spec{Argv: []string{"sh", "-c", "python3 -c '" + py + "' & sleep 60"}, Dir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ok, _ := ListenerIn(p.Pid(), port); !ok; _, ok, _ = ListenerIn(p.Pid(), port) {
+		if time.Now().After(deadline) {
+			t.Fatal("the child never listened")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	syscall.Kill(p.Pid(), syscall.SIGKILL) // the worker alone: its child lives on
+	p.Wait()
+	if groupRuns(p.Pid()) {
+		t.Errorf("after Wait, a process of group %d still runs", p.Pid())
+	}
+	ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("the port is still held after Wait: %v", err)
+	}
+	ln.Close()
+}
+
+// groupGone waits for a process group that still runs, and returns once
+// its last process has exited.
+func TestGroupGone(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { groupGone(cmd.Process.Pid); close(done) }()
+	window := time.NewTimer(100 * time.Millisecond)
+	defer window.Stop()
+	select {
+	case <-done:
+		t.Fatal("groupGone returned while the group runs")
+	case <-window.C:
+	}
+	cmd.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(groupGoneWithin):
+		t.Fatal("groupGone did not return once the group was gone")
+	}
+	cmd.Wait()
 }

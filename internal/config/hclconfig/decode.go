@@ -81,6 +81,7 @@ var (
 			{Name: "directory"},
 			{Name: "environment"},
 			{Name: "eager"},
+			{Name: "stop_signal"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "pool"}, {Type: "timeouts"}, {Type: "backend"}, {Type: "status"}, {Type: "limits"},
@@ -93,9 +94,11 @@ var (
 	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "start"}, {Name: "stop"}, {Name: "watchdog"},
 		{Name: "handoff"}, {Name: "queue"}, {Name: "connect"}, {Name: "first_byte"},
+		{Name: "drain"}, {Name: "idle"},
 	}}
 	backendSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address", Required: true}, {Name: "ports", Required: true},
+		{Name: "instances"}, {Name: "maxconn"},
 	}}
 	statusSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}, {Name: "public"}}}
 	limitsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "memory"}, {Name: "cpu"}}}

@@ -39,9 +39,11 @@ site "hello" {
 		Command:     []string{"./hello"},
 		Directory:   "/etc/zsm",
 		Environment: map[string]string{},
+		StopSignal:  "TERM",
 		Pool:        config.Pool{MinIdle: 1, Max: 4, Queue: 256, IdleStop: 10 * time.Minute},
 		Timeouts: config.Timeouts{Start: 30 * time.Second, Stop: 30 * time.Second,
-			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute},
+			Handoff: time.Second, Queue: 30 * time.Second, Connect: 5 * time.Second, FirstByte: time.Minute,
+			Drain: 5 * time.Second, Idle: 5 * time.Minute},
 	}}}
 	if diff := cmp.Diff(want, f); diff != "" {
 		t.Errorf("minimal site (-want +got):\n%s", diff)
@@ -58,6 +60,7 @@ site "blog" {
   directory   = "~/sites/blog"
   environment = { APP_ENV = "prod", "WORKERS" = "2" }
   eager       = true
+  stop_signal = "sigquit"
 
   pool {
     min_idle       = 2
@@ -77,10 +80,14 @@ site "blog" {
     queue      = "15s"
     connect    = "3s"
     first_byte = "2m"
+    drain      = "20s"
+    idle       = "90s"
   }
   backend {
-    address = "127.0.0.1:{port}"
-    ports   = "9001-9003,9010"
+    address   = "127.0.0.1:{port}"
+    ports     = "9001-9003,9010"
+    instances = 3
+    maxconn   = 32
   }
   status {
     listen = "unix:blog-status.sock"
@@ -114,11 +121,14 @@ site "api" {
 		Directory:   "/home/u/sites/blog",
 		Environment: map[string]string{"APP_ENV": "prod", "WORKERS": "2"},
 		Eager:       true,
+		StopSignal:  "QUIT",
 		Pool: config.Pool{MinIdle: 2, Max: 8, Queue: 64, MaxRequests: 1000, MaxMemory: 512 << 20,
 			MaxAge: time.Hour, IdleStop: 5 * time.Minute, ExitWhenIdle: true},
 		Timeouts: config.Timeouts{Start: 10 * time.Second, Stop: time.Minute, Watchdog: 20 * time.Second,
-			Handoff: 2 * time.Second, Queue: 15 * time.Second, Connect: 3 * time.Second, FirstByte: 2 * time.Minute},
-		Backend:      &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010}},
+			Handoff: 2 * time.Second, Queue: 15 * time.Second, Connect: 3 * time.Second, FirstByte: 2 * time.Minute,
+			Drain: 20 * time.Second, Idle: 90 * time.Second},
+		Backend: &config.Backend{Address: "127.0.0.1:{port}", Ports: []int{9001, 9002, 9003, 9010},
+			Instances: 3, MaxConn: 32},
 		Status:       &config.Address{Net: config.NetUnix, Path: "blog-status.sock"},
 		StatusPublic: true,
 		Limits:       config.Limits{Memory: 1 << 30, CPUPercent: 200},
@@ -130,6 +140,7 @@ site "api" {
 		Command:     []string{"api"},
 		Directory:   "/etc/zsm/rel/dir",
 		Environment: map[string]string{},
+		StopSignal:  "TERM",
 		Pool:        config.Default().Pool,
 		Timeouts:    config.Default().Timeouts,
 	}}}
@@ -451,6 +462,10 @@ func TestParseBounds(t *testing.T) {
 		{"timeouts.stop", "timeouts", "stop", `"24h"`, `"25h"`, "Invalid duration", "", ""},
 		{"timeouts.watchdog", "timeouts", "watchdog", `"1h"`, `"1h0m1s"`, "Invalid duration", "", ""},
 		{"backend.ports", "backend", "ports", `"1-1024"`, `"1-1025"`, "Invalid ports", `address = "127.0.0.1:{port}"`, "proxy"},
+		{"backend.instances", "backend", "instances", "2", "3", "Invalid backend", `address = "127.0.0.1:{port}"` + "\n" + `ports = "9001-9002"`, "proxy"},
+		{"backend.maxconn", "backend", "maxconn", "65536", "65537", "Invalid value", `address = "127.0.0.1:{port}"` + "\n" + `ports = "9001-9002"`, "proxy"},
+		{"timeouts.drain", "timeouts", "drain", `"24h"`, `"25h"`, "Invalid duration", "", ""},
+		{"timeouts.idle", "timeouts", "idle", `"24h"`, `"25h"`, "Invalid duration", "", ""},
 		{"limits.memory", "limits", "memory", `"1024T"`, `"1025T"`, "Invalid size", "", ""},
 		{"limits.cpu", "limits", "cpu", `"819200%"`, `"819201%"`, "Invalid CPU limit", "", ""},
 	} {
@@ -475,6 +490,26 @@ func TestParseBounds(t *testing.T) {
 				t.Errorf("above the bound (-want +got):\n%s\nfull error:\n%v", diff, err)
 			}
 		})
+	}
+}
+
+// TestParseStopSignal: a stop signal is a signal's name that can stop a
+// process, and a bad one is reported where it is written.
+func TestParseStopSignal(t *testing.T) {
+	src := func(v string) string {
+		return "site \"a\" {\n  listen  = [\"127.0.0.1:1\"]\n  command = [\"x\"]\n  stop_signal = " + v + "\n}\n"
+	}
+	for v, want := range map[string]config.Signal{`"QUIT"`: "QUIT", `"SIGINT"`: "INT", `"term"`: "TERM", `"KILL"`: "KILL"} {
+		f, err := parse(t, src(v))
+		if err != nil || f.Sites[0].StopSignal != want {
+			t.Errorf("stop_signal = %s: %v, %v; want %s", v, f, err, want)
+		}
+	}
+	for _, v := range []string{`"STOP"`, `"CONT"`, `"BOGUS"`, `""`, `15`} {
+		_, err := parse(t, src(v))
+		if got := locations(t, err); len(got) != 1 || !strings.HasPrefix(got[0], "/etc/zsm/site.hcl:4:17: ") {
+			t.Errorf("stop_signal = %s: %v; want one problem at 4:17", v, err)
+		}
 	}
 }
 

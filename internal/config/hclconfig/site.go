@@ -134,6 +134,13 @@ func (sd *siteDecoder) attributes(at hcl.Attributes) {
 	}
 	sd.environment(at["environment"])
 	sd.value("eager", at["eager"], &s.Eager)
+	if v, ok := sd.text("stop_signal", at["stop_signal"]); ok {
+		if sig, err := config.ParseSignal(v); err != nil {
+			sd.fail("stop_signal", "Invalid signal", "%s.", err)
+		} else {
+			s.StopSignal = sig
+		}
+	}
 }
 
 func (sd *siteDecoder) blocks(blocks hcl.Blocks) {
@@ -154,6 +161,8 @@ func (sd *siteDecoder) blocks(blocks hcl.Blocks) {
 		sd.duration("timeouts.queue", at["queue"], &t.Queue)
 		sd.duration("timeouts.connect", at["connect"], &t.Connect)
 		sd.duration("timeouts.first_byte", at["first_byte"], &t.FirstByte)
+		sd.duration("timeouts.drain", at["drain"], &t.Drain)
+		sd.duration("timeouts.idle", at["idle"], &t.Idle)
 	}
 	if b := bs["backend"]; b != nil {
 		sd.backend(b.Body)
@@ -212,6 +221,8 @@ func (sd *siteDecoder) backend(body hcl.Body) {
 	if v, ok := sd.text("backend.address", at["address"]); ok {
 		b.Address = v
 	}
+	sd.value("backend.instances", at["instances"], &b.Instances)
+	sd.value("backend.maxconn", at["maxconn"], &b.MaxConn)
 }
 
 // environment decodes the environment map. Each variable is written as
