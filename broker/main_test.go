@@ -58,6 +58,20 @@ func testWorker(kind string) error {
 			return err
 		}
 		return activation.ServeHTTP(&http.Server{Handler: testHandler()}, l, 10*time.Second)
+	case "quitter":
+		// A backend that stops gracefully on SIGQUIT (exit 0) and at once
+		// on SIGTERM (exit 7), as nginx does.
+		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			return err
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGQUIT, syscall.SIGTERM)
+		go http.Serve(l, testHandler())
+		if <-sig == syscall.SIGTERM {
+			os.Exit(7)
+		}
+		return nil
 	case "garbage":
 		ch := os.NewFile(3, "channel")
 		if _, err := ch.Write([]byte("READY=1\nSLOTS=lots\n")); err != nil {

@@ -209,7 +209,7 @@ func (p *pool) tick(now time.Time) {
 		p.sdNotify("WATCHDOG=1")
 	}
 	p.m.tick(p, now)
-	p.relay.expire(now, p.site.Timeouts.Connect, p.site.Timeouts.FirstByte)
+	p.relay.expire(now, p.site.Timeouts.Connect, p.site.Timeouts.FirstByte, p.site.Timeouts.Idle)
 	for _, w := range p.workers {
 		if w.state != wDraining {
 			continue

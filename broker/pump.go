@@ -168,6 +168,7 @@ func (r *relay) fill(src *end) bool {
 	default:
 		p.n = n
 		src.p = p
+		src.active = true
 		src.waiting = time.Time{}
 		r.up(src)
 	}
@@ -203,9 +204,10 @@ func (r *relay) redial(b *end, err error) {
 }
 
 // expire fails the connects older than connect, ends the pairs whose
-// backend owes an answer for longer than firstByte, and polls the
-// listening sockets paused since the last call; call it at every tick.
-func (r *relay) expire(now time.Time, connect, firstByte time.Duration) {
+// backend owes an answer for longer than firstByte and those idle for
+// longer than idle, and polls the listening sockets paused since the last
+// call; call it at every tick.
+func (r *relay) expire(now time.Time, connect, firstByte, idle time.Duration) {
 	for _, e := range r.ends {
 		switch {
 		case e == nil:
@@ -214,6 +216,8 @@ func (r *relay) expire(now time.Time, connect, firstByte time.Duration) {
 			r.want(e, unix.EPOLLIN, 0)
 		case !e.waiting.IsZero() && now.Sub(e.waiting) > firstByte:
 			r.timeout(e, now.Sub(e.waiting))
+		case idle > 0 && e.w != nil && !e.dialing && e.peer != nil && quietFor(e, now) > idle:
+			r.finish(e) // neither side said anything for idle: both are closed
 		case !e.dialing || now.Sub(e.dialed) < connect:
 		case isConnected(e.fd):
 			r.up(e) // connected, and nothing to say yet
@@ -234,6 +238,16 @@ func (r *relay) timeout(b *end, after time.Duration) {
 	r.drop(b)
 	r.drop(cl)
 	r.ended = append(r.ended, endedPair{w: b.w, timedOut: after})
+}
+
+// quietFor says how long neither end of backend connection b has read a
+// byte, as seen at the ticks.
+func quietFor(b *end, now time.Time) time.Duration {
+	if b.active || b.peer.active || b.quiet.IsZero() {
+		b.active, b.peer.active, b.quiet = false, false, now
+		return 0
+	}
+	return now.Sub(b.quiet)
 }
 
 func isConnected(fd int) bool {

@@ -101,6 +101,8 @@ type end struct {
 	dialing bool      // not known to be up yet
 	dialed  time.Time // when its connect began
 	waiting time.Time // bytes went to this backend, and none came back since
+	active  bool      // bytes were read from fd since the last tick
+	quiet   time.Time // a backend connection's: since when neither end read a byte (at a tick)
 }
 
 // endedPair is a pair the relay ended: finished, or timed out after

@@ -129,7 +129,7 @@ func (g *relayRig) worker(t *testing.T, addr string) *worker {
 // had passed.
 func (g *relayRig) expireConnects() {
 	g.do(func() {
-		g.r.expire(time.Now().Add(time.Hour), time.Minute, 2*time.Hour)
+		g.r.expire(time.Now().Add(time.Hour), time.Minute, 2*time.Hour, 0)
 		g.r.report() // as the next wait does
 	})
 }

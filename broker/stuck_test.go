@@ -1,8 +1,13 @@
 package broker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -193,4 +198,194 @@ func TestBackendFirstByte(t *testing.T) {
 		st := r.b.Stats()
 		return st.Shed == 3 && st.Active == 0
 	})
+}
+
+// A client and backend that say nothing for timeouts.idle are both
+// closed; a pair that keeps talking is not.
+func TestBackendIdle(t *testing.T) {
+	s := testSite(t, config.Proxy, "backend")
+	s.Timeouts.Idle = 300 * time.Millisecond
+	r := start(t, s, nil)
+	ask := func(c net.Conn, br *bufio.Reader) error {
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	talker, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	tb := bufio.NewReader(talker)
+	quiet, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	if err := ask(quiet, bufio.NewReader(quiet)); err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	idleFrom := time.Now()
+	// The talker asks every 50ms for three idle timeouts.
+	for time.Since(idleFrom) < 3*s.Timeouts.Idle {
+		if err := ask(talker, tb); err != nil {
+			t.Fatalf("a pair that keeps talking was cut after %s: %v", time.Since(idleFrom).Round(time.Millisecond), err)
+		}
+		pace := time.NewTimer(50 * time.Millisecond) // the talker's pace, not a wait for something
+		<-pace.C
+	}
+	quiet.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := quiet.Read(make([]byte, 1))
+	if n != 0 || err != io.EOF {
+		t.Errorf("the quiet pair: read %d, %v; want it closed (EOF)", n, err)
+	}
+	if d := time.Since(idleFrom); d > 5*time.Second {
+		t.Errorf("closed after %s", d)
+	}
+}
+
+// An instance is given at most backend.maxconn connections at once; the
+// rest wait in the broker's queue and go to it as its connections end.
+func TestBackendMaxConn(t *testing.T) {
+	s := testSite(t, config.Proxy, "backend")
+	s.Backend.Ports = s.Backend.Ports[:1]
+	s.Backend.MaxConn = 2
+	r := start(t, s, nil)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	third := make(chan int, 1)
+	go func() {
+		code, _, _ := loadgen.GetWithin("tcp", r.addr, "/", 10*time.Second)
+		third <- code
+	}()
+	eventually(t, 5*time.Second, "the third connection queued", func() bool { return r.b.Stats().Queued == 1 })
+	held[0].Close()
+	select {
+	case code := <-third:
+		if code != 200 {
+			t.Errorf("the queued connection got %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queued connection was not served once a held one ended")
+	}
+	if !strings.Contains(r.log.String(), "slots=2") {
+		t.Errorf("the instance's ready event does not say its 2 slots:\n%s", r.log.String())
+	}
+}
+
+// A retiring instance gets the site's stop signal, not SIGTERM: nginx
+// stops gracefully only on SIGQUIT.
+func TestStopSignal(t *testing.T) {
+	for sig, want := range map[config.Signal]string{"QUIT": "exited with status 0", "TERM": "exited with status 7"} {
+		t.Run(string(sig), func(t *testing.T) {
+			s := testSite(t, config.Proxy, "quitter")
+			s.Backend.Ports = s.Backend.Ports[:1]
+			s.StopSignal = sig
+			r := start(t, s, nil)
+			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+				t.Fatalf("got %d %v", code, err)
+			}
+			if err := r.stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+			if !strings.Contains(r.log.String(), want) {
+				t.Errorf("stop_signal %s: the instance did not end %q:\n%s", sig, want, r.log.String())
+			}
+		})
+	}
+}
+
+// A retiring instance's connections go on for timeouts.drain before its
+// stop signal.
+func TestDrainBeforeStopSignal(t *testing.T) {
+	s := testSite(t, config.Proxy, "quitter")
+	s.Backend.Ports = s.Backend.Ports[:1]
+	s.StopSignal = "TERM" // the quitter exits 7 at once on it
+	s.Timeouts.Drain = time.Second
+	r := start(t, s, nil)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	ask := func() error {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := ask(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	began := time.Now()
+	go func() { stopped <- r.stop() }()
+	eventually(t, 5*time.Second, "the instance retiring", func() bool { return strings.Contains(r.log.String(), "stopping worker") })
+	if err := ask(); err != nil {
+		t.Errorf("a kept-alive connection failed %s into the drain: %v", time.Since(began).Round(time.Millisecond), err)
+	}
+	<-stopped
+	if d := time.Since(began); d < s.Timeouts.Drain {
+		t.Errorf("the broker stopped after %s, before the drain ended", d)
+	}
+}
+
+// An instance is ready when it listens on its port itself: another
+// process answering there (here, the test) does not make it ready, and the
+// log names that process.
+func TestInstanceMustOwnItsPort(t *testing.T) {
+	s := testSite(t, config.Proxy, "silent")
+	s.Backend.Ports = s.Backend.Ports[:1]
+	s.Timeouts.Start = time.Second
+	ln, err := net.Listen("tcp", s.Backend.Addr(s.Backend.Ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	r := start(t, s, nil)
+	code, body, err := loadgen.GetWithin("tcp", r.addr, "/", 10*time.Second)
+	if err != nil || code != 503 || !strings.Contains(body, "was not ready within") {
+		t.Errorf("got %d %q %v; want the start timeout's 503", code, body, err)
+	}
+	want := fmt.Sprintf("port %d is held by pid %d", s.Backend.Ports[0], os.Getpid())
+	if !strings.Contains(r.log.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, r.log.String())
+	}
 }
