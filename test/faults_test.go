@@ -58,6 +58,7 @@ func TestFaults(t *testing.T) {
 		{"malformed-worker", faultMalformed},
 		{"queue-overflow", faultQueueOverflow},
 		{"emfile", faultEMFILE},
+		{"proxy", faultProxy},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, rep) })
 	}

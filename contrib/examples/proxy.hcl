@@ -16,7 +16,11 @@ site "files" {
 
   # One instance on each port: the broker runs them all from the first
   # connection on, and forwards to the live ones. An instance is ready when
-  # its port answers.
+  # it listens on its port itself. Each is given at most as many connections
+  # at once as its listen backlog (http.server's is 5; maxconn sets another
+  # limit); a burst waits in the broker's queue instead of overflowing it.
+  # With a spare port (ports = "9081-9083", instances = 2) a reload starts
+  # each new instance before an old one stops.
   backend {
     address = "127.0.0.1:{port}"
     ports   = "9081-9082"
