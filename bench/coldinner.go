@@ -153,9 +153,9 @@ func writeColdUnits(ctx context.Context, bin, dir, unitDir string, modes []strin
 				if err != nil {
 					return nil, err
 				}
-				writeSite(&cfg, name, addr, m, false, []string{hello, "-addr", "127.0.0.1:{port}", "-start-delay", d.String()}, bport, "")
+				writeSite(&cfg, name, addr, m, false, []string{hello, "-addr", "127.0.0.1:{port}", "-start-delay", d.String()}, []int{bport}, "")
 			} else {
-				writeSite(&cfg, name, addr, m, false, []string{hello, "-start-delay", d.String()}, 0, "min_idle = 1\n    max      = 1")
+				writeSite(&cfg, name, addr, m, false, []string{hello, "-start-delay", d.String()}, nil, "min_idle = 1\n    max      = 1")
 			}
 			u := coldUnit{kind: m, delay: d, addr: addr, service: "zsm@" + name + ".service", socket: "zsm@" + name + ".socket"}
 			units = append(units, u)

@@ -155,11 +155,17 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 	hello := l.binary("hello")
 	var b strings.Builder
 	if st.mode == targetProxy {
-		port, err := freePort()
-		if err != nil {
-			return "", err
+		// One instance, and a spare port for the next one: a reload
+		// starts it before the running one stops.
+		var ports []int
+		for range 2 {
+			port, err := freePort()
+			if err != nil {
+				return "", err
+			}
+			ports = append(ports, port)
 		}
-		writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-addr", "127.0.0.1:{port}"}, port,
+		writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-addr", "127.0.0.1:{port}"}, ports,
 			"queue     = 1024\n    idle_stop = \"0s\"")
 		return b.String(), nil
 	}
@@ -168,15 +174,16 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 		slots = 64
 	}
 	w := max(st.workers, 1)
-	writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-slots", strconv.Itoa(slots)}, 0,
+	writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-slots", strconv.Itoa(slots)}, nil,
 		fmt.Sprintf("min_idle  = %d\n    max       = %d\n    queue     = 1024\n    idle_stop = \"0s\"", w, w))
 	return b.String(), nil
 }
 
 // writeSite writes the HCL of one site: command is the app's argv (in
-// proxy mode with {port}, and backendPort its one port), pool the body of
-// its pool block ("" for none).
-func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command []string, backendPort int, pool string) {
+// proxy mode with {port}, and backendPorts its ports: one instance, on
+// the first, the others spares), pool the body of its pool block ("" for
+// none).
+func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command []string, backendPorts []int, pool string) {
 	fmt.Fprintf(b, "site %q {\n  listen   = [%q]\n  mode     = %q\n  protocol = \"http\"\n", name, addr, mode)
 	if eager {
 		fmt.Fprintf(b, "  eager    = true\n")
@@ -187,7 +194,11 @@ func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command 
 	}
 	fmt.Fprintf(b, "  command  = [%s]\n", strings.Join(quoted, ", "))
 	if mode == targetProxy {
-		fmt.Fprintf(b, "  backend {\n    address = \"127.0.0.1:{port}\"\n    ports   = \"%d\"\n  }\n", backendPort)
+		ports := make([]string, len(backendPorts))
+		for i, p := range backendPorts {
+			ports[i] = strconv.Itoa(p)
+		}
+		fmt.Fprintf(b, "  backend {\n    address   = \"127.0.0.1:{port}\"\n    ports     = %q\n    instances = 1\n  }\n", strings.Join(ports, ","))
 	}
 	if pool != "" {
 		fmt.Fprintf(b, "  pool {\n    %s\n  }\n", pool)
