@@ -58,10 +58,17 @@ func testWorker(kind string) error {
 			return err
 		}
 		return activation.ServeHTTP(&http.Server{Handler: testHandler()}, l, 10*time.Second)
-	case "quitter":
-		// A backend that stops gracefully on SIGQUIT (exit 0) and at once
-		// on SIGTERM (exit 7), as nginx does.
-		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	case "quitter", "listen-quitter":
+		// A server that stops gracefully on SIGQUIT (exit 0) and at once
+		// on SIGTERM (exit 7), as nginx does: in proxy mode on its port,
+		// in listen mode on the sockets it is passed.
+		var l net.Listener
+		var err error
+		if kind == "quitter" {
+			l, err = net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		} else {
+			l, err = activation.Listen("tcp", "127.0.0.1:0", activation.StopSignals())
+		}
 		if err != nil {
 			return err
 		}

@@ -293,13 +293,28 @@ func TestBackendMaxConn(t *testing.T) {
 	}
 }
 
-// A retiring instance gets the site's stop signal, not SIGTERM: nginx
-// stops gracefully only on SIGQUIT.
+// A retiring worker gets the site's stop signal, not SIGTERM: nginx
+// stops gracefully only on SIGQUIT. Proxy and listen workers get it when
+// they are stopped.
 func TestStopSignal(t *testing.T) {
-	for sig, want := range map[config.Signal]string{"QUIT": "exited with status 0", "TERM": "exited with status 7"} {
-		t.Run(string(sig), func(t *testing.T) {
-			s := testSite(t, config.Proxy, "quitter")
-			s.Backend.Ports = s.Backend.Ports[:1]
+	for _, tc := range []struct {
+		mode config.Mode
+		kind string
+		sig  config.Signal
+		want string
+	}{
+		{config.Proxy, "quitter", "QUIT", "exited with status 0"},
+		{config.Proxy, "quitter", "TERM", "exited with status 7"},
+		{config.Listen, "listen-quitter", "QUIT", "exited with status 0"},
+		{config.Listen, "listen-quitter", "TERM", "exited with status 7"},
+	} {
+		t.Run(string(tc.mode)+"/"+string(tc.sig), func(t *testing.T) {
+			sig, want := tc.sig, tc.want
+			s := testSite(t, tc.mode, tc.kind)
+			if s.Backend != nil {
+				s.Backend.Ports = s.Backend.Ports[:1]
+			}
+			s.Pool = config.Pool{MinIdle: 1, Max: 1, Queue: 16}
 			s.StopSignal = sig
 			r := start(t, s, nil)
 			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
