@@ -79,6 +79,30 @@ func testWorker(kind string) error {
 			os.Exit(7)
 		}
 		return nil
+	case "lingerer":
+		// A backend that, on SIGQUIT, stops accepting and waits for
+		// every connection it holds to be closed by its client, as nginx
+		// waits for a connection that has not sent its request.
+		l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			return err
+		}
+		var open sync.WaitGroup
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				open.Go(func() { io.Copy(io.Discard, c); c.Close() })
+			}
+		}()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGQUIT)
+		<-sig
+		l.Close()
+		open.Wait()
+		return nil
 	case "garbage":
 		ch := os.NewFile(3, "channel")
 		if _, err := ch.Write([]byte("READY=1\nSLOTS=lots\n")); err != nil {

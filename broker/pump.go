@@ -216,6 +216,12 @@ func (r *relay) expire(now time.Time, connect, firstByte, idle time.Duration) {
 			r.want(e, unix.EPOLLIN, 0)
 		case !e.waiting.IsZero() && now.Sub(e.waiting) > firstByte:
 			r.timeout(e, now.Sub(e.waiting))
+		case e.w != nil && e.w.signaled && e.peer != nil && e.waiting.IsZero() &&
+			e.p == nil && e.peer.p == nil && quietFor(e, now) > 0:
+			// Its server is stopping: a connection that carries nothing, and
+			// owes no answer, is closed as a stopping server closes its idle
+			// kept-alive ones (a server may wait for a request on it).
+			r.finish(e)
 		case idle > 0 && e.w != nil && !e.dialing && e.peer != nil && quietFor(e, now) > idle:
 			r.finish(e) // neither side said anything for idle: both are closed
 		case !e.dialing || now.Sub(e.dialed) < connect:

@@ -404,3 +404,28 @@ func TestInstanceMustOwnItsPort(t *testing.T) {
 		t.Errorf("the log does not say %q:\n%s", want, r.log.String())
 	}
 }
+
+// Once a stopping instance has its stop signal, the broker closes the
+// connections to it that carry nothing and owe nothing, as a stopping
+// server closes its idle kept-alive ones: a server that waits for them
+// (nginx, for a connection that has not sent its request) then exits
+// rather than being killed after the stop timeout.
+func TestIdlePairsOfStoppingInstance(t *testing.T) {
+	s := testSite(t, config.Proxy, "lingerer")
+	s.Backend.Ports = s.Backend.Ports[:1]
+	s.StopSignal = "QUIT"
+	s.Timeouts.Drain = 200 * time.Millisecond
+	r := start(t, s, nil)
+	c, err := net.Dial("tcp", r.addr) // starts the site, sends nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, 10*time.Second, "the connection relayed", func() bool { return r.b.Stats().Active == 1 })
+	if err := r.stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if log := r.log.String(); strings.Contains(log, "killing it") || !strings.Contains(log, "exited with status 0") {
+		t.Errorf("the instance did not exit on its own:\n%s", log)
+	}
+}

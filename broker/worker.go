@@ -54,6 +54,7 @@ type worker struct {
 	full      bool   // it refused a connection (a full channel): wait for a DONE
 	suspect   bool   // the mode suspects it stopped taking connections: none go to it
 	stuck     bool   // it stopped taking connections: draining until a replacement is ready
+	signaled  bool   // it got its stop signal
 	served    uint64 // connections it finished
 	lastUse   uint64 // dispatch sequence of its last connection, for FIFO
 	idleSince time.Time
@@ -136,6 +137,7 @@ const killGrace = 5 * time.Second
 // signalStop sends w the site's stop signal (stop_signal, SIGTERM by
 // default): the one its server stops gracefully on.
 func (p *pool) signalStop(w *worker) {
+	w.signaled = true
 	w.proc.Signal(p.site.StopSignal.Num())
 }
 
