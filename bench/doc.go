@@ -21,7 +21,9 @@
 //   - throughput: the same hello app served directly (it binds its port),
 //     through `zsm serve` in handoff, listen and proxy mode, behind haproxy
 //     (mode tcp, nbthread 1; and again splicing both ways, as haproxy-splice)
-//     and behind systemd-socket-proxyd; keep-alive and
+//     behind systemd-socket-proxyd, and behind nginx as users put it in
+//     front of app servers (an http reverse proxy with keepalive upstream
+//     connections, one process); keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
 //     ratio to direct. Then proxy mode against haproxy over more rounds
 //     (-proxy-rounds), keep-alive at 1 and 64 connections besides
@@ -43,13 +45,14 @@
 // Every scenario runs its baseline in the same run as what it compares,
 // in rounds that rotate the order, and reports medians; ratios are computed
 // from the medians. Each server (hello alone, a broker with its workers,
-// haproxy, systemd-socket-proxyd) runs in a session of its own, as systemd
+// haproxy, systemd-socket-proxyd, nginx) runs in a session of its own, as systemd
 // starts each service (-sessions=false: all in the bench's; see
-// startProcess). Nothing is installed: wrk and haproxy (Debian packages
-// wrk and haproxy) and systemd-socket-proxyd (package systemd) are checked up
+// startProcess). Nothing is installed: wrk, haproxy and nginx (Debian
+// packages wrk, haproxy and nginx-light) and systemd-socket-proxyd (package
+// systemd) are checked up
 // front, and the command names the packages to install and exits when one is
 // missing. -loader go uses a built-in load generator instead of wrk, -peers=false
-// skips haproxy and systemd-socket-proxyd; `go test ./bench` runs a short smoke
+// skips haproxy, systemd-socket-proxyd and nginx; `go test ./bench` runs a short smoke
 // run that way.
 //
 // Profiling the broker: -perf DIR records `perf record -g -p PID` of the

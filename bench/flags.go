@@ -114,7 +114,7 @@ func (o *options) flagSet(stderr io.Writer) (*flag.FlagSet, listFlags) {
 	lists.only = fs.String("only", "", "targets to run (default all): "+strings.Join(allTargets, ", "))
 	lists.conns = fs.String("conn", keepAlive+","+newConn, "kinds of connection for throughput: keepalive, newconn")
 	fs.StringVar(&o.loader, "loader", "wrk", "load generator: wrk, or go (built in, for machines without wrk)")
-	fs.BoolVar(&o.peers, "peers", true, "measure haproxy and systemd-socket-proxyd (false: skip them)")
+	fs.BoolVar(&o.peers, "peers", true, "measure haproxy, systemd-socket-proxyd and nginx (false: skip them)")
 	fs.BoolVar(&o.sessions, "sessions", true, "start each server in a session of its own, as systemd starts each service (false: a partial run)")
 	fs.BoolVar(&o.quick, "quick", false, "very short runs, one round (flags given explicitly still apply)")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds per comparison; each runs every target once, in rotated order")

@@ -104,13 +104,14 @@ func TestParseFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.wants(targetHAProxy) || o.wants(targetProxyd) || !o.wants(targetHandoff) {
-			t.Errorf("-peers=false: haproxy %v, socket-proxyd %v, handoff %v", o.wants(targetHAProxy), o.wants(targetProxyd), o.wants(targetHandoff))
+		if o.wants(targetHAProxy) || o.wants(targetProxyd) || o.wants(targetNginx) || !o.wants(targetHandoff) {
+			t.Errorf("-peers=false: haproxy %v, socket-proxyd %v, nginx %v, handoff %v",
+				o.wants(targetHAProxy), o.wants(targetProxyd), o.wants(targetNginx), o.wants(targetHandoff))
 		}
 	})
 	for name, args := range map[string][]string{
 		"unknown scenario":  {"-scenario", "speed"},
-		"unknown target":    {"-only", "nginx"},
+		"unknown target":    {"-only", "lighttpd"},
 		"unknown conn":      {"-conn", "pipelined"},
 		"unknown loader":    {"-loader", "ab"},
 		"bad delay":         {"-delays", "soon"},
@@ -144,7 +145,7 @@ func TestCheckToolsNamesPackages(t *testing.T) {
 	if err == nil {
 		t.Fatal("checkTools found wrk and haproxy in an empty PATH")
 	}
-	for _, want := range []string{"apt-get install wrk haproxy systemd", "-loader go", "-peers=false"} {
+	for _, want := range []string{"apt-get install wrk haproxy systemd nginx-light", "-loader go", "-peers=false"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}

@@ -23,10 +23,11 @@ const (
 	targetHAProxy = "haproxy"        // haproxy, mode tcp, nbthread 1, before a direct hello
 	targetSplice  = "haproxy-splice" // the same, splicing both ways as zsm's proxy does
 	targetProxyd  = "socket-proxyd"  // systemd-socket-proxyd before a direct hello
+	targetNginx   = "nginx"          // nginx, http reverse proxy with keepalive upstreams, 1 worker, before a direct hello
 )
 
 // allTargets in the order tables show them.
-var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetSplice, targetProxyd}
+var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetSplice, targetProxyd, targetNginx}
 
 // isZSM reports whether target is a zsm mode.
 func isZSM(target string) bool {
@@ -35,7 +36,7 @@ func isZSM(target string) bool {
 
 // isPeer reports whether target is another program than zsm and hello.
 func isPeer(target string) bool {
-	return target == targetHAProxy || target == targetSplice || target == targetProxyd
+	return target == targetHAProxy || target == targetSplice || target == targetProxyd || target == targetNginx
 }
 
 // siteName is the name of every site the bench runs with zsm serve: each
@@ -78,6 +79,8 @@ func (l *lab) startTarget(ctx context.Context, target, label string) (*server, e
 		return l.startHAProxy(ctx, target)
 	case targetProxyd:
 		return l.startProxyd(ctx)
+	case targetNginx:
+		return l.startNginx(ctx)
 	}
 	return nil, fmt.Errorf("unknown target %q", target)
 }
@@ -239,6 +242,61 @@ listen bench
 		return nil, l.failStart(backend, err)
 	}
 	s := &server{target: target, addr: addr, main: p, procs: []*process{backend.main, p}}
+	return s, l.waitServing(ctx, s)
+}
+
+// startNginx runs nginx before a direct hello the way users put it in
+// front of app servers: an http reverse proxy whose upstream connections
+// are kept alive (proxy_http_version 1.1, an empty Connection header,
+// keepalive in the upstream), one process (master_process off: the one
+// worker is the measured process).
+func (l *lab) startNginx(ctx context.Context) (*server, error) {
+	backend, addr, err := l.startBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := l.path("nginx", "")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	user := ""
+	if isRoot() {
+		user = "user root;" // its temporary files live in the bench's directory
+	}
+	cfg := filepath.Join(dir, "nginx.conf")
+	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+%[4]s
+pid %[1]s/nginx.pid;
+error_log stderr error;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  upstream app {
+    server %[3]s;
+    keepalive 64;
+  }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, dir, addr, backend.addr, user)), 0o600)
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	p, err := l.start(targetNginx, []string{"nginx", "-e", "stderr", "-p", dir, "-c", cfg}, l.env(), syscall.SIGKILL)
+	if err != nil {
+		return nil, l.failStart(backend, err)
+	}
+	s := &server{target: targetNginx, addr: addr, main: p, procs: []*process{backend.main, p}}
 	return s, l.waitServing(ctx, s)
 }
 

@@ -53,7 +53,7 @@ func throughputTargets(conn, name string) []ratioTarget {
 		if conn == keepAlive {
 			return []ratioTarget{{"direct", 0.90}}
 		}
-		return []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}}
+		return []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}, {"nginx", 1.0}}
 	case "listen":
 		return []ratioTarget{{"direct", 0.95}}
 	case "proxy":

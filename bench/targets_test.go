@@ -43,7 +43,7 @@ func TestThroughputTargets(t *testing.T) {
 		want         []ratioTarget
 	}{
 		{keepAlive, targetHandoff, []ratioTarget{{"direct", 0.90}}},
-		{newConn, targetHandoff, []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}}},
+		{newConn, targetHandoff, []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}, {"nginx", 1.0}}},
 		{keepAlive, targetListen, []ratioTarget{{"direct", 0.95}}},
 		{newConn, targetListen, []ratioTarget{{"direct", 0.95}}},
 		{keepAlive, targetProxy, []ratioTarget{{"socket-proxyd", 1.7}}},

@@ -19,7 +19,8 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 		fmt.Sprintf("The same hello app (contrib/workers/hello) behind each target; load: %s, %d connections, %v per run, %d round(s) rotating the order, medians. "+
 			"Latency runs from writing a request to reading its response. zsm: `zsm serve` bound to its own socket, one worker (proxy: one backend); "+
 			"haproxy: mode tcp, nbthread 1, copying through its buffers (its default); haproxy-splice: the same with option splice-request and splice-response, splicing as zsm's proxy does; "+
-			"systemd-socket-proxyd: started by systemd-socket-activate.",
+			"systemd-socket-proxyd: started by systemd-socket-activate; "+
+			"nginx: an http reverse proxy with keepalive upstream connections (proxy_http_version 1.1, keepalive 64), one process.",
 			l.loadName(), l.opts.clients, l.loadDuration(l.opts.duration), l.opts.rounds),
 	}
 	if len(l.opts.wanted(proxyGroup)) == len(proxyGroup) {

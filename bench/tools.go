@@ -32,6 +32,9 @@ func neededTools(o options) []tool {
 			tool{"systemd-socket-activate", "systemd", "runs systemd-socket-proxyd (or -peers=false)"},
 			tool{proxydPath, "systemd", "peer (or -peers=false)"})
 	}
+	if o.has(scenarioThroughput) && o.wants(targetNginx) {
+		ts = append(ts, tool{"nginx", "nginx-light", "peer (or -peers=false)"})
+	}
 	if o.perfDir != "" {
 		ts = append(ts, tool{"perf", "linux-perf", "-perf"})
 	}
@@ -72,7 +75,7 @@ func checkTools(o options) (map[string]string, error) {
 		}
 	}
 	fmt.Fprintf(&b, "install them with:\n  apt-get install %s\n", strings.Join(pkgs, " "))
-	b.WriteString("or run without them: -loader go (a built-in load generator instead of wrk), -peers=false (no haproxy, no systemd-socket-proxyd)")
+	b.WriteString("or run without them: -loader go (a built-in load generator instead of wrk), -peers=false (no haproxy, no systemd-socket-proxyd, no nginx)")
 	return nil, errors.New(b.String())
 }
 
