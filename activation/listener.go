@@ -1,6 +1,7 @@
 package activation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type options struct {
 	names      []string
 	signals    []os.Signal
 	signalsSet bool
+	config     *net.ListenConfig
 }
 
 // Slots sets how many connections the process holds at once in handoff
@@ -69,6 +71,14 @@ func Slots(n int) Option {
 // listening stream socket is used. Ignored in the other modes.
 func Names(names ...string) Option {
 	return func(o *options) { o.names = names }
+}
+
+// Bind sets how the process binds its own socket when it is neither under
+// zsm nor socket-activated (standalone): for example a [net.ListenConfig]
+// whose Control sets SO_REUSEPORT, so that several processes share a
+// port. Ignored in the other modes.
+func Bind(lc *net.ListenConfig) Option {
+	return func(o *options) { o.config = lc }
 }
 
 // StopSignals sets the signals that make the Listener stop gracefully, as
@@ -205,7 +215,11 @@ func listen(env Env, network, address string, opts ...Option) (*Listener, error)
 			}
 		} else {
 			l.mode = ModeStandalone
-			ln, err := net.Listen(network, address)
+			lc := o.config
+			if lc == nil {
+				lc = &net.ListenConfig{}
+			}
+			ln, err := lc.Listen(context.Background(), network, address)
 			if err != nil {
 				return nil, fmt.Errorf("listen: %w", err)
 			}

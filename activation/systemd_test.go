@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -401,4 +402,24 @@ func TestListenOptions(t *testing.T) {
 			t.Errorf("Slots(%d) accepted", n)
 		}
 	}
+}
+
+// TestBind: standalone, Listen binds with the ListenConfig it is given;
+// here SO_REUSEPORT, so that two listeners share one port.
+func TestBind(t *testing.T) {
+	reuse := &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return errors.Join(err, serr)
+	}}
+	a, err := listen(fakeEnv(nil, 4242), "tcp", "127.0.0.1:0", StopSignals(), Bind(reuse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := listen(fakeEnv(nil, 4242), "tcp", a.Addr().String(), StopSignals(), Bind(reuse))
+	if err != nil {
+		t.Fatalf("a second listener on %s with SO_REUSEPORT: %v", a.Addr(), err)
+	}
+	b.Close()
 }

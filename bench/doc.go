@@ -23,7 +23,9 @@
 //     (mode tcp, nbthread 1; and again splicing both ways, as haproxy-splice)
 //     behind systemd-socket-proxyd, and behind nginx as users put it in
 //     front of app servers (an http reverse proxy with keepalive upstream
-//     connections, one process); keep-alive and
+//     connections, one process); then four workers: four hello processes
+//     sharing the port (SO_REUSEPORT) against handoff and listen with a
+//     pool of four; keep-alive and
 //     one new connection per request; req/s, p50 and p99 latency, and the
 //     ratio to direct. Then proxy mode against haproxy over more rounds
 //     (-proxy-rounds), keep-alive at 1 and 64 connections besides

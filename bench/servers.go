@@ -24,14 +24,36 @@ const (
 	targetSplice  = "haproxy-splice" // the same, splicing both ways as zsm's proxy does
 	targetProxyd  = "socket-proxyd"  // systemd-socket-proxyd before a direct hello
 	targetNginx   = "nginx"          // nginx, http reverse proxy with keepalive upstreams, 1 worker, before a direct hello
+	// Four workers: four hello processes sharing one port (SO_REUSEPORT),
+	// and zsm with a pool of four.
+	targetDirect4  = "direct-4"
+	targetHandoff4 = "handoff-4"
+	targetListen4  = "listen-4"
 )
 
 // allTargets in the order tables show them.
-var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetSplice, targetProxyd, targetNginx}
+var allTargets = []string{targetDirect, targetHandoff, targetListen, targetProxy, targetHAProxy, targetSplice, targetProxyd, targetNginx,
+	targetDirect4, targetHandoff4, targetListen4}
+
+// fourWorkers is how many processes the -4 targets run.
+const fourWorkers = 4
+
+// directOf is the target t is compared with in the "× direct" column:
+// the same number of app processes serving directly.
+func directOf(t string) string {
+	if strings.HasSuffix(t, "-4") {
+		return targetDirect4
+	}
+	return targetDirect
+}
 
 // isZSM reports whether target is a zsm mode.
 func isZSM(target string) bool {
-	return target == targetHandoff || target == targetListen || target == targetProxy
+	switch strings.TrimSuffix(target, "-4") {
+	case targetHandoff, targetListen, targetProxy:
+		return true
+	}
+	return false
 }
 
 // isPeer reports whether target is another program than zsm and hello.
@@ -73,8 +95,16 @@ func (l *lab) startTarget(ctx context.Context, target, label string) (*server, e
 	switch target {
 	case targetDirect:
 		return l.startDirect(ctx)
+	case targetDirect4:
+		return l.startDirectN(ctx, fourWorkers)
 	case targetHandoff, targetListen, targetProxy:
 		return l.startZSM(ctx, site{mode: target, workers: 1, label: label})
+	case targetHandoff4, targetListen4:
+		s, err := l.startZSM(ctx, site{mode: strings.TrimSuffix(target, "-4"), workers: fourWorkers, label: label})
+		if s != nil {
+			s.target = target
+		}
+		return s, err
 	case targetHAProxy, targetSplice:
 		return l.startHAProxy(ctx, target)
 	case targetProxyd:
@@ -115,6 +145,26 @@ func (l *lab) startDirect(ctx context.Context) (*server, error) {
 		return nil, err
 	}
 	s := &server{target: targetDirect, addr: addr, main: p, procs: []*process{p}}
+	return s, l.waitServing(ctx, s)
+}
+
+// startDirectN runs n hello processes sharing one port (SO_REUSEPORT): the
+// kernel spreads the connections among them.
+func (l *lab) startDirectN(ctx context.Context, n int) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	s := &server{target: targetDirect4, addr: addr}
+	for range n {
+		p, err := l.start("hello-direct", []string{l.binary("hello"), "-addr", addr, "-reuseport"}, l.env(), syscall.SIGKILL)
+		if err != nil {
+			return nil, l.failStart(s, err)
+		}
+		s.procs = append(s.procs, p)
+	}
+	s.main = s.procs[0]
 	return s, l.waitServing(ctx, s)
 }
 

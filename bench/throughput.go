@@ -20,7 +20,8 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 			"Latency runs from writing a request to reading its response. zsm: `zsm serve` bound to its own socket, one worker (proxy: one backend); "+
 			"haproxy: mode tcp, nbthread 1, copying through its buffers (its default); haproxy-splice: the same with option splice-request and splice-response, splicing as zsm's proxy does; "+
 			"systemd-socket-proxyd: started by systemd-socket-activate; "+
-			"nginx: an http reverse proxy with keepalive upstream connections (proxy_http_version 1.1, keepalive 64), one process.",
+			"nginx: an http reverse proxy with keepalive upstream connections (proxy_http_version 1.1, keepalive 64), one process. "+
+				"direct-4: four hello processes sharing the port (SO_REUSEPORT); handoff-4 and listen-4: zsm with a pool of four; their \"× direct\" is against direct-4.",
 			l.loadName(), l.opts.clients, l.loadDuration(l.opts.duration), l.opts.rounds),
 	}
 	if len(l.opts.wanted(proxyGroup)) == len(proxyGroup) {
@@ -250,8 +251,8 @@ func (l *lab) throughputTable(sc *Scenario, conn string, targets []string, runs 
 		sc.add(id(base, "p99_us"), us(p99), "us")
 		sc.add(id(base, "errors"), float64(errs.Total()), "requests")
 		vsDirect := "n/a"
-		if _, ok := med[targetDirect]; ok {
-			r := ratio(med[t], med[targetDirect])
+		if _, ok := med[directOf(t)]; ok {
+			r := ratio(med[t], med[directOf(t)])
 			sc.add(id(base, "vs_direct"), r, "x")
 			vsDirect = formatValue(r, "x")
 		}

@@ -5,11 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/activation"
 )
@@ -29,6 +33,7 @@ func run(args []string, stderr io.Writer) error {
 	slots := fs.Int("slots", activation.DefaultSlots, "connections taken at once under zsm handoff")
 	drain := fs.Duration("drain", 30*time.Second, "how long in-flight requests get to finish when stopping")
 	startDelay := fs.Duration("start-delay", 0, "sleep this long before listening (a slow-starting app)")
+	reusePort := fs.Bool("reuseport", false, "bind -addr with SO_REUSEPORT, so that several processes share it (standalone)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,7 +42,11 @@ func run(args []string, stderr io.Writer) error {
 	}
 	time.Sleep(*startDelay)
 
-	ln, err := activation.Listen("tcp", *addr, activation.Slots(*slots))
+	opts := []activation.Option{activation.Slots(*slots)}
+	if *reusePort {
+		opts = append(opts, activation.Bind(&net.ListenConfig{Control: setReusePort}))
+	}
+	ln, err := activation.Listen("tcp", *addr, opts...)
 	if err != nil {
 		return err
 	}
@@ -93,4 +102,15 @@ func serveBytes(w http.ResponseWriter, arg string) {
 		}
 		n -= m
 	}
+}
+
+// setReusePort sets SO_REUSEPORT on a socket before it is bound.
+func setReusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
