@@ -21,7 +21,7 @@ func (l *lab) runThroughput(ctx context.Context) *Scenario {
 			"haproxy: mode tcp, nbthread 1, copying through its buffers (its default); haproxy-splice: the same with option splice-request and splice-response, splicing as zsm's proxy does; "+
 			"systemd-socket-proxyd: started by systemd-socket-activate; "+
 			"nginx: an http reverse proxy with keepalive upstream connections (proxy_http_version 1.1, keepalive 64), one process. "+
-				"direct-4: four hello processes sharing the port (SO_REUSEPORT); handoff-4 and listen-4: zsm with a pool of four; their \"× direct\" is against direct-4.",
+			"direct-4: four hello processes sharing the port (SO_REUSEPORT); handoff-4 and listen-4: zsm with a pool of four; their \"× direct\" is against direct-4.",
 			l.loadName(), l.opts.clients, l.loadDuration(l.opts.duration), l.opts.rounds),
 	}
 	if len(l.opts.wanted(proxyGroup)) == len(proxyGroup) {
