@@ -74,15 +74,7 @@ func (h *handoff) wantWorker(p *pool) bool {
 	return len(p.queue) > h.freeSlots(p)+starting*p.slots
 }
 
-func (h *handoff) freeSlots(p *pool) int {
-	n := 0
-	for _, w := range p.workers {
-		if w.state == wReady && !w.full && w.held < w.slots {
-			n += w.slots - w.held
-		}
-	}
-	return n
-}
+func (h *handoff) freeSlots(p *pool) int { return p.freeSlots() }
 
 // takes says w has a free slot, and is not suspected of having stopped
 // taking connections: a suspect whose channel is empty again is cleared.

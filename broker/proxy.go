@@ -69,15 +69,7 @@ func (x *proxy) wantWorker(p *pool) bool {
 }
 
 // freeSlots counts what ready instances can take below their maxconn.
-func (x *proxy) freeSlots(p *pool) int {
-	n := 0
-	for _, w := range p.workers {
-		if w.state == wReady && w.held < w.slots {
-			n += w.slots - w.held
-		}
-	}
-	return n
-}
+func (x *proxy) freeSlots(p *pool) int { return p.freeSlots() }
 
 // takes: an instance is given at most its maxconn connections at once;
 // the rest wait in the broker's queue.

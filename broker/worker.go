@@ -303,6 +303,18 @@ func (p *pool) live() int {
 // ready counts ready workers.
 func (p *pool) ready() int { return p.count(wReady) }
 
+// freeSlots counts the connections ready workers can take below their
+// slots (handoff: SLOTS; proxy: maxconn), those of full ones not counted.
+func (p *pool) freeSlots() int {
+	n := 0
+	for _, w := range p.workers {
+		if w.state == wReady && !w.full && w.held < w.slots {
+			n += w.slots - w.held
+		}
+	}
+	return n
+}
+
 // starting counts workers not ready yet.
 func (p *pool) starting() int { return p.count(wStarting) }
 

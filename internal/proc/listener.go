@@ -102,20 +102,15 @@ func listening(fd, port int) (int, bool) {
 	if n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || n != unix.IPPROTO_TCP && n != unix.IPPROTO_MPTCP {
 		return 0, false
 	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return 0, false
-	}
+	sa, _ := unix.Getsockname(fd)
+	bound := 0
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		if a.Port != port {
-			return 0, false
-		}
+		bound = a.Port
 	case *unix.SockaddrInet6:
-		if a.Port != port {
-			return 0, false
-		}
-	default:
+		bound = a.Port
+	}
+	if bound != port {
 		return 0, false
 	}
 	// On a listening socket, tcpi_sacked is the backlog (and

@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -241,15 +240,9 @@ func groupGone(pgid int) {
 // (is not a zombie), from /proc.
 func groupRuns(pgid int) bool {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	group := strconv.Itoa(pgid)
 	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		i := bytes.LastIndexByte(b, ')')
-		if err != nil || i < 0 {
-			continue
-		}
-		// After the command: state, ppid, pgrp.
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+		if f, ok := statFields(path); ok && f[2] == group && f[0] != "Z" && f[0] != "X" {
 			return true
 		}
 	}

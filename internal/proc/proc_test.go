@@ -142,12 +142,22 @@ func TestStopped(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !Stopped(cmd.Process.Pid) {
-		if time.Now().After(deadline) {
-			t.Fatal("a SIGSTOPped sleep is not reported stopped within 5s")
+	eventually(t, 5*time.Second, "a SIGSTOPped sleep reported stopped", func() bool { return Stopped(cmd.Process.Pid) })
+}
+
+// eventually polls cond every millisecond until it holds, or fails t
+// after within.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(within)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -166,13 +176,10 @@ func TestWaitLeavesNoGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, ok, _ := ListenerIn(p.Pid(), port); !ok; _, ok, _ = ListenerIn(p.Pid(), port) {
-		if time.Now().After(deadline) {
-			t.Fatal("the child never listened")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, 10*time.Second, "the child listening", func() bool {
+		_, ok, _ := ListenerIn(p.Pid(), port)
+		return ok
+	})
 	syscall.Kill(p.Pid(), syscall.SIGKILL) // the worker alone: its child lives on
 	p.Wait()
 	if groupRuns(p.Pid()) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Stopped reports whether every thread of process pid is stopped (state T
@@ -17,16 +18,23 @@ func Stopped(pid int) bool {
 		return false
 	}
 	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			return false
-		}
-		// The state follows the command name, which is in parentheses
-		// and may itself hold spaces or parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+		if f, ok := statFields(task); !ok || f[0] != "T" {
 			return false
 		}
 	}
 	return true
+}
+
+// statFields returns the fields of a /proc stat file that follow the
+// command: state, ppid, pgrp, ... The command is in parentheses and may
+// itself hold spaces or parentheses. ok is false when the file cannot be
+// read (the process is gone).
+func statFields(path string) (fields []string, ok bool) {
+	b, err := os.ReadFile(path)
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 {
+		return nil, false
+	}
+	fields = strings.Fields(string(b[i+1:]))
+	return fields, len(fields) > 2
 }
