@@ -8,11 +8,11 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) 
 
 all: build
 
-# zsm is built static (no cgo): it starts twice per cold start (the broker,
-# then the exec shim of each worker), and a static binary starts about 1 ms
-# sooner here (BENCHMARKS.md).
+# zsm and zsm-exec are built static (no cgo): a cold start runs the broker
+# (zsm), then the exec shim (zsm-exec) of each worker, and a static binary
+# starts about 1 ms sooner here (BENCHMARKS.md).
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/zsm ./contrib/workers/hello
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/zsm ./cmd/zsm-exec ./contrib/workers/hello
 	$(GO) build -o $(BIN)/ ./cmd/zsmgen
 
 # The bundled example: contrib/examples/hello.hcl, through systemd's user

@@ -55,11 +55,11 @@ func newLab(ctx context.Context, opts options, root string, ld loader, log io.Wr
 		opts: opts, root: root, bin: filepath.Join(dir, "bin"), dir: dir,
 		marker: hex.EncodeToString(id[:]), log: &syncWriter{w: log}, loader: ld,
 	}
-	fmt.Fprintf(log, "building zsm, zsmgen and hello into %s\n", l.bin)
+	fmt.Fprintf(log, "building zsm, zsm-exec, zsmgen and hello into %s\n", l.bin)
 	// No VCS stamp: the binaries need none, and git refuses a tree owned by
 	// another user. Static, as `make build` builds zsm.
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", l.bin+string(filepath.Separator),
-		"./cmd/zsm", "./cmd/zsmgen", "./contrib/workers/hello")
+		"./cmd/zsm", "./cmd/zsm-exec", "./cmd/zsmgen", "./contrib/workers/hello")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build: static
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -17,14 +17,14 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/activation"
-	"github.com/zsm-dev/zsm/internal/proc"
+	"github.com/zsm-dev/zsm/internal/shim"
 )
 
 // TestMain lets the test binary play the workers the broker starts: the
 // exec shim, and apps of several kinds chosen by ZSM_TEST_WORKER.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == proc.ShimCommand {
-		fmt.Fprintln(os.Stderr, proc.ShimMain(os.Args[2:], nil))
+	if len(os.Args) > 1 && os.Args[1] == shim.Command {
+		fmt.Fprintln(os.Stderr, shim.Main(os.Args[2:], nil))
 		os.Exit(127)
 	}
 	if kind := os.Getenv("ZSM_TEST_WORKER"); kind != "" {

@@ -143,7 +143,7 @@ func faultSite(t *testing.T, prefix, body string) (name, cfg string) {
 }
 
 // forgetSnapshot removes the copy of its configuration a broker of site
-// kept (cmd/zsm/snapshot.go), wherever its HOME or XDG_STATE_HOME put it.
+// kept (package snapshot), wherever its HOME or XDG_STATE_HOME put it.
 func forgetSnapshot(site string) {
 	dirs := []string{filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "zsm")}
 	if h := os.Getenv("HOME"); h != "" {

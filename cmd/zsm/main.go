@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	sdjournal "github.com/coreos/go-systemd/v22/journal"
-
-	"github.com/zsm-dev/zsm/internal/journal"
-	"github.com/zsm-dev/zsm/internal/proc"
+	"github.com/zsm-dev/zsm/internal/shim"
 )
 
 func main() {
@@ -51,10 +48,8 @@ func run(args []string) int {
 		err = statusCmd(args[1:], os.Stdout)
 	case "drain":
 		err = drain(args[1:])
-	case proc.ShimCommand:
-		err = proc.ShimMain(args[1:], func(id string) (*os.File, error) {
-			return journal.Stream(id, sdjournal.PriInfo)
-		})
+	case shim.Command:
+		err = shim.Main(args[1:], nil)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0

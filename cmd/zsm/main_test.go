@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/activation"
-	"github.com/zsm-dev/zsm/internal/proc"
+	"github.com/zsm-dev/zsm/internal/shim"
 )
 
 // TestMain lets the test binary play the exec shim and a worker: an http
 // app on the activation package ("hello"), when ZSM_TEST_WORKER says so.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == proc.ShimCommand {
-		fmt.Fprintln(os.Stderr, proc.ShimMain(os.Args[2:], nil))
+	if len(os.Args) > 1 && os.Args[1] == shim.Command {
+		fmt.Fprintln(os.Stderr, shim.Main(os.Args[2:], nil))
 		os.Exit(127)
 	}
 	if os.Getenv("ZSM_TEST_WORKER") == "hello" {
@@ -30,5 +30,19 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(runIsolated(m))
+}
+
+// runIsolated runs the tests with a state directory of their own, so
+// that the copies of configurations servers keep (package snapshot) land
+// in no real home.
+func runIsolated(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "zsm-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("XDG_STATE_HOME", dir)
+	return m.Run()
 }

@@ -38,6 +38,11 @@ func (s *server) reapOrphans() (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Go checks once, with a child process of its own, that pidfds
+		// work, before its first start of a process: have that done here,
+		// beside a cold start rather than before its first worker, and
+		// before orphans are reaped, which could take that child's exit.
+		os.FindProcess(os.Getpid())
 		s.children.Reap(ctx)
 	}()
 	return func() {
@@ -82,14 +87,16 @@ func (s *server) serveControl(ctx context.Context, wg *sync.WaitGroup, c control
 	return nil
 }
 
-// serveBus puts the site on the session bus, when there is one.
+// serveBus puts the site on the session bus, when there is one. It
+// connects beside the broker's start, not before it: a cold start's first
+// connection does not wait for the bus.
 func (s *server) serveBus(ctx context.Context, wg *sync.WaitGroup, c control.Controller) {
-	conn, err := busapi.Connect()
-	if err != nil {
-		s.notice(slog.LevelInfo, "not on D-Bus", slog.String("err", err.Error()))
-		return
-	}
 	wg.Go(func() {
+		conn, err := busapi.Connect()
+		if err != nil {
+			s.notice(slog.LevelInfo, "not on D-Bus", slog.String("err", err.Error()))
+			return
+		}
 		defer conn.Close()
 		// Exporting reads the status, which the running broker answers.
 		srv, err := busapi.Export(conn, s.opts.site, c)

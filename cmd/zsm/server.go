@@ -17,6 +17,7 @@ import (
 	"github.com/zsm-dev/zsm/internal/pidfile"
 	"github.com/zsm-dev/zsm/internal/proc"
 	"github.com/zsm-dev/zsm/internal/sdnotify"
+	"github.com/zsm-dev/zsm/internal/snapshot"
 	"github.com/zsm-dev/zsm/internal/sockets"
 )
 
@@ -27,7 +28,7 @@ import (
 // newServer opened.
 //
 // A configuration that does not load never takes the site down: the
-// server runs the copy saved the last time it loaded (snapshot.go), or,
+// server runs the copy saved the last time it loaded (package snapshot), or,
 // without one, answers every connection with the explicit failure
 // (fallback.go) until a reload loads the file.
 type server struct {
@@ -72,7 +73,7 @@ func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err e
 	if s.rtDir, err = runtimeDir(); err != nil {
 		return nil, err
 	}
-	s.state = stateDir(s.rtDir)
+	s.state = snapshot.Dir(s.rtDir)
 	if err := s.lockPidfile(); err != nil {
 		return nil, err
 	}

@@ -6,41 +6,48 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/broker"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 	"github.com/zsm-dev/zsm/internal/proc"
+	"github.com/zsm-dev/zsm/internal/shim"
+	"github.com/zsm-dev/zsm/internal/snapshot"
 	"github.com/zsm-dev/zsm/internal/sockets"
 )
 
 // How a server finds its site, its sockets and its broker's configuration.
 
-// load reads the site from the configuration file and, when it loads,
-// keeps a copy for the day it does not.
+// load reads the site from the configuration file: the copy kept of it
+// when the file has not changed since (package snapshot), else by
+// decoding the file, keeping a copy for the next start and for the day
+// the file does not load.
 func (s *server) load() (*config.Site, error) {
-	site, err := loadSite(s.config, s.opts.site)
+	src, err := hclconfig.Read(s.config)
 	if err != nil {
 		return nil, err
 	}
-	if err := saveSnapshot(s.state, s.config, site); err != nil {
+	home, _ := os.UserHomeDir()
+	source := snapshot.Digest(s.config, home, src)
+	if site := snapshot.Current(s.state, s.config, s.opts.site, source); site != nil {
+		return site, nil
+	}
+	f, err := hclconfig.Parse(s.config, src, hclconfig.Options{Home: home})
+	if err != nil {
+		return nil, err
+	}
+	site := f.Site(s.opts.site)
+	if site == nil {
+		return nil, fmt.Errorf("%s has no site %q", f.Path, s.opts.site)
+	}
+	if err := snapshot.Save(s.state, s.config, source, site); err != nil {
 		s.notice(slog.LevelWarn, "cannot keep a copy of the configuration", slog.String("err", err.Error()))
 	}
 	return site, nil
-}
-
-// loadSite reads the site called name from the configuration at path.
-func loadSite(path, name string) (*config.Site, error) {
-	f, err := hclconfig.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if s := f.Site(name); s != nil {
-		return s, nil
-	}
-	return nil, fmt.Errorf("%s has no site %q", f.Path, name)
 }
 
 // withoutConfig decides what serves the site when its configuration does
@@ -48,7 +55,7 @@ func loadSite(path, name string) (*config.Site, error) {
 // on the sockets systemd passed. Without either, there is nothing to
 // serve: the error, with EX_CONFIG.
 func (s *server) withoutConfig(cause error) error {
-	snap, err := loadSnapshot(s.state, s.config, s.opts.site)
+	snap, err := snapshot.Load(s.state, s.config, s.opts.site)
 	if err == nil {
 		s.configErr = cause
 		s.notice(slog.LevelError, "the configuration does not load: running the copy that loaded last",
@@ -101,10 +108,29 @@ func (s *server) openSockets() error {
 	return nil
 }
 
+// shimProgram is the exec shim that starts workers: zsm-exec beside this
+// executable, which starts in a third of zsm's time (package shim), else
+// zsm itself.
+func shimProgram() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return shimBeside(self), nil
+}
+
+func shimBeside(self string) string {
+	exec := filepath.Join(filepath.Dir(self), shim.Program)
+	if unix.Access(exec, unix.X_OK) == nil {
+		return exec
+	}
+	return self
+}
+
 // brokerConfig wires the broker: its sockets, workers, events, the
 // service manager and the environment workers start from.
 func (s *server) brokerConfig() (broker.Config, error) {
-	self, err := os.Executable()
+	exec, err := shimProgram()
 	if err != nil {
 		return broker.Config{}, err
 	}
@@ -121,7 +147,7 @@ func (s *server) brokerConfig() (broker.Config, error) {
 	cfg := broker.Config{
 		Site:    s.site,
 		Sockets: socks,
-		Spawner: broker.ProcessSpawner{Spawner: proc.Spawner{Shim: self, Journal: s.log.journal, Output: s.log.output,
+		Spawner: broker.ProcessSpawner{Spawner: proc.Spawner{Shim: exec, Journal: s.log.journal, Output: s.log.output,
 			Children: s.children}},
 		Events:      s.events,
 		Env:         s.env,

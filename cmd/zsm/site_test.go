@@ -12,6 +12,7 @@ import (
 
 	"github.com/zsm-dev/zsm/internal/control"
 	"github.com/zsm-dev/zsm/internal/loadgen"
+	"github.com/zsm-dev/zsm/internal/snapshot"
 )
 
 // helloSite is a configuration of site "snap" at addr, served by this test
@@ -114,4 +115,56 @@ func errorsAs(err error, target *exitError) bool {
 		*target = e
 	}
 	return ok
+}
+
+// A broker reads its site from the copy kept of it while the file is
+// unchanged, without decoding the file (whose other sites it does not
+// need); an edit is decoded.
+func TestLoadRunsCurrentCopy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "site.hcl")
+	writeConfig(t, cfg, helloSite("127.0.0.1:1"))
+	s := &server{config: cfg, state: filepath.Join(dir, "state"), opts: serveOptions{site: "snap"}}
+	site, err := s.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mark the copy: a load that returns the mark did not decode the file.
+	saved, err := snapshot.Load(s.state, cfg, "snap")
+	if err != nil {
+		t.Fatalf("no copy kept: %v", err)
+	}
+	saved.Site.Environment["MARK"] = "copy"
+	if err := snapshot.Save(s.state, cfg, saved.Source, saved.Site); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.load(); err != nil || got.Environment["MARK"] != "copy" {
+		t.Errorf("unchanged file: environment %v, %v; want the copy's", got.Environment, err)
+	}
+	writeConfig(t, cfg, helloSite("127.0.0.1:2"))
+	got, err := s.load()
+	if err != nil || got.Environment["MARK"] != "" || got.Listen[0].String() == site.Listen[0].String() {
+		t.Errorf("edited file: %v %v, %v; want it decoded", got.Listen, got.Environment, err)
+	}
+}
+
+// Workers start through zsm-exec when it is beside zsm (installed or
+// built together), else through zsm itself.
+func TestShimBeside(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "zsm")
+	if got := shimBeside(self); got != self {
+		t.Errorf("without zsm-exec: %s, want zsm itself", got)
+	}
+	exec := filepath.Join(dir, "zsm-exec")
+	if err := os.WriteFile(exec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := shimBeside(self); got != self {
+		t.Errorf("with a zsm-exec that is not executable: %s, want zsm itself", got)
+	}
+	os.Chmod(exec, 0o755)
+	if got := shimBeside(self); got != exec {
+		t.Errorf("with zsm-exec: %s, want it", got)
+	}
 }

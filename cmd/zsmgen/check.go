@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
+	"github.com/zsm-dev/zsm/internal/snapshot"
 )
 
 func check(args []string, stdout, stderr io.Writer) error {
@@ -32,16 +34,27 @@ func check(args []string, stdout, stderr io.Writer) error {
 // stderr. Warnings do not fail the command: the file is used without what
 // they are about.
 func load(path string, stderr io.Writer) (*config.File, error) {
-	f, err := hclconfig.Load(path)
+	f, _, err := loadDigest(path, stderr)
+	return f, err
+}
+
+// loadDigest is load, which also returns the file's snapshot.Digest.
+func loadDigest(path string, stderr io.Writer) (*config.File, string, error) {
+	src, err := hclconfig.Read(path)
+	if err != nil {
+		return nil, "", err
+	}
+	home, _ := os.UserHomeDir()
+	f, err := hclconfig.Parse(path, src, hclconfig.Options{Home: home})
 	var ce *hclconfig.Error
 	if errors.As(err, &ce) {
 		fmt.Fprintln(stderr, ce.Error())
 		n := len(ce.Diagnostics)
 		fmt.Fprintf(stderr, "%d problem%s in %s\n", n, plural(n), path)
-		return nil, errReported
+		return nil, "", errReported
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, w := range f.Warnings {
 		fmt.Fprintln(stderr, warning(w))
@@ -49,7 +62,7 @@ func load(path string, stderr io.Writer) (*config.File, error) {
 	if n := len(f.Warnings); n > 0 {
 		fmt.Fprintf(stderr, "%d warning%s in %s\n", n, plural(n), path)
 	}
-	return f, nil
+	return f, snapshot.Digest(f.Path, home, src), nil
 }
 
 // warning formats w as "FILE:LINE:COL: WARNING: Summary: Detail".

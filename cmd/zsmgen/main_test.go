@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zsm-dev/zsm/internal/snapshot"
 )
 
 const twoSites = `site "blog" {
@@ -244,5 +247,59 @@ func TestUnitsDefaultDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config", "systemd", "user", "zsm@.service")); err != nil {
 		t.Errorf("units not in $XDG_CONFIG_HOME/systemd/user: %v", err)
+	}
+}
+
+// TestMain gives the tests a state directory of their own: zsmgen units
+// keeps a copy of each site there (package snapshot), not in a real home.
+func TestMain(m *testing.M) {
+	os.Exit(runIsolated(m))
+}
+
+func runIsolated(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "zsmgen-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("XDG_STATE_HOME", dir)
+	return m.Run()
+}
+
+// zsmgen units keeps a copy of each site, current for the file as it is
+// (package snapshot), for the brokers' cold starts; --dry-run keeps none.
+func TestUnitsKeepsCopies(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	cfg := writeConfig(t, dir, twoSites)
+	state := snapshot.Dir("")
+	zsm := filepath.Join(dir, "zsm")
+	os.WriteFile(zsm, []byte("#!/bin/sh\n"), 0o755)
+	digest := func() string {
+		src, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		home, _ := os.UserHomeDir()
+		return snapshot.Digest(cfg, home, src)
+	}
+	if code, _, stderr := zsmgen(t, "units", "--dry-run", "--zsm", zsm, "--out", out, cfg); code != 0 {
+		t.Fatalf("dry run: exit %d\n%s", code, stderr)
+	}
+	if snapshot.Current(state, cfg, "blog", digest()) != nil {
+		t.Error("--dry-run kept a copy")
+	}
+	if code, _, stderr := zsmgen(t, "units", "--zsm", zsm, "--out", out, cfg); code != 0 {
+		t.Fatalf("units: exit %d\n%s", code, stderr)
+	}
+	for _, name := range []string{"blog", "shop"} {
+		if s := snapshot.Current(state, cfg, name, digest()); s == nil || s.Name != name {
+			t.Errorf("no current copy of %s after units: %v", name, s)
+		}
+	}
+	// An edit: the copies no longer stand for the file.
+	writeConfig(t, dir, twoSites+"\n# edited\n")
+	if snapshot.Current(state, cfg, "blog", digest()) != nil {
+		t.Error("a copy is current after the file changed")
 	}
 }

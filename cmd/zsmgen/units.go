@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/snapshot"
 	"github.com/zsm-dev/zsm/units"
 )
 
@@ -26,7 +28,7 @@ func unitsCmd(args []string, stdout, stderr io.Writer) error {
 	if fset.NArg() != 1 {
 		return usageError("units [--out DIR] [--dry-run] [--zsm PATH] FILE")
 	}
-	f, err := load(fset.Arg(0), stderr)
+	f, digest, err := loadDigest(fset.Arg(0), stderr)
 	if err != nil {
 		return err
 	}
@@ -67,6 +69,7 @@ func unitsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := apply(dir, changes); err != nil {
 		return err
 	}
+	keepCopies(f, digest, stderr)
 	for _, w := range changes.Write {
 		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, w.Path))
 	}
@@ -82,6 +85,22 @@ func unitsCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "now run: systemctl --user daemon-reload")
 	}
 	return nil
+}
+
+// keepCopies saves each site as decoded (package snapshot), where its
+// broker looks first: while the file stays as it is, a broker's cold start
+// then reads its own site's copy instead of decoding the whole file. A
+// copy that cannot be saved costs only that.
+func keepCopies(f *config.File, digest string, stderr io.Writer) {
+	dir := snapshot.Dir(os.Getenv("XDG_RUNTIME_DIR"))
+	if !filepath.IsAbs(dir) {
+		return // neither a home nor a runtime directory: the brokers decode
+	}
+	for _, s := range f.Sites {
+		if err := snapshot.Save(dir, f.Path, digest, s); err != nil {
+			fmt.Fprintf(stderr, "zsmgen: cannot keep a copy of site %s in %s (its broker will decode %s instead): %v\n", s.Name, dir, f.Path, err)
+		}
+	}
 }
 
 func defaultUnitDir() (string, error) {

@@ -1,13 +1,10 @@
 package journal
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
-	"golang.org/x/sys/unix"
 
 	"github.com/zsm-dev/zsm/internal/event"
 )
@@ -132,32 +129,4 @@ func priority(l slog.Level) journal.Priority {
 func StderrIsJournal() bool {
 	ok, _ := journal.StderrIsJournalStream()
 	return ok
-}
-
-// StreamSocket is journald's stdout stream socket (systemd-journald.service(8)).
-const StreamSocket = "/run/systemd/journal/stdout"
-
-// Stream connects a new journal stream for a process's output: entries
-// carry identifier as SYSLOG_IDENTIFIER and the connecting process as _PID
-// (journald reads the peer's credentials), at priority with "<N>" level
-// prefixes honoured. The caller owns the returned file.
-func Stream(identifier string, priority journal.Priority) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	f := os.NewFile(uintptr(fd), "journal-stream")
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: StreamSocket}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal: connecting to %s: %w", StreamSocket, err)
-	}
-	unix.Shutdown(fd, unix.SHUT_RD)
-	// identifier, unit id, priority, level prefix, and forwarding to
-	// syslog, kmsg and the console (off).
-	header := fmt.Sprintf("%s\n\n%d\n1\n0\n0\n0\n", identifier, priority)
-	if _, err := f.Write([]byte(header)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	return f, nil
 }

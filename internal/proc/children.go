@@ -87,16 +87,18 @@ func (c *Children) Reap(ctx context.Context) {
 	defer signal.Stop(sig)
 	t := time.NewTicker(time.Second) // a SIGCHLD merged with a worker's
 	defer t.Stop()
+	// Orphans come with a SIGCHLD: none is waiting yet, and a scan now
+	// would hold up the first worker's start (Spawn takes the lock).
 	for {
-		for _, pid := range c.orphans() {
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-sig:
 		case <-t.C:
+		}
+		for _, pid := range c.orphans() {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}
 	}
 }

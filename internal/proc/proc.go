@@ -7,17 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// ShimCommand is the hidden zsm subcommand that runs the exec shim.
-const ShimCommand = "__exec-listen"
+	"github.com/zsm-dev/zsm/internal/shim"
+)
 
 // Spec describes one worker process.
 type Spec struct {
@@ -35,8 +33,9 @@ type Spec struct {
 
 // Spawner starts workers.
 type Spawner struct {
-	// Shim is the zsm binary, re-executed as the exec shim. Empty means
-	// this process's own executable.
+	// Shim is the exec shim (package shim): zsm-exec, or zsm itself, run
+	// with the hidden command shim.Command. Empty means this process's own
+	// executable.
 	Shim string
 	// Journal, when set, gives every worker journal streams of its own for
 	// stdout and stderr, with this SYSLOG_IDENTIFIER: the shim connects
@@ -58,13 +57,7 @@ type Spawner struct {
 type flusher interface{ Flush() }
 
 // deathSignal is what a worker gets when the broker dies (PR_SET_PDEATHSIG).
-const deathSignal = syscall.SIGTERM
-
-// Variables the spawner sets for the shim; the shim removes them.
-const (
-	shimListenPID = "ZSM_SHIM_LISTEN_PID"
-	shimJournal   = "ZSM_SHIM_JOURNAL"
-)
+const deathSignal = shim.DeathSignal
 
 // Process is a started worker. Exactly one goroutine calls Wait.
 type Process struct {
@@ -89,19 +82,19 @@ func (sp Spawner) Spawn(s Spec) (*Process, error) {
 		}
 		env = append([]string(nil), env...)
 		if s.SetListenPID {
-			env = append(env, shimListenPID+"=1")
+			env = append(env, shim.ListenPIDVar+"=1")
 		}
 		if sp.Journal != "" {
-			env = append(env, shimJournal+"="+sp.Journal)
+			env = append(env, shim.JournalVar+"="+sp.Journal)
 		}
-		shim := sp.Shim
-		if shim == "" {
-			if shim, err = os.Executable(); err != nil {
+		prog := sp.Shim
+		if prog == "" {
+			if prog, err = os.Executable(); err != nil {
 				return nil, fmt.Errorf("proc: finding the exec shim: %w", err)
 			}
 		}
-		argv = append([]string{shim, ShimCommand, path}, argv...)
-		path = shim
+		argv = append([]string{prog, shim.Command, path}, argv...)
+		path = prog
 	}
 	cmd := &exec.Cmd{
 		Path:       path,
@@ -269,52 +262,4 @@ func signalName(s syscall.Signal) string {
 		return n
 	}
 	return "signal " + strconv.Itoa(int(s))
-}
-
-// Streamer connects a journal stream for the shim (journal.Stream).
-type Streamer func(identifier string) (*os.File, error)
-
-// ShimMain is the exec shim: args are the resolved program and its argv.
-// As the spawner asked, it sets LISTEN_PID (and WATCHDOG_PID) to this
-// process's pid and connects stdout and stderr to journal streams of their
-// own, then replaces itself with the program, which keeps the pid and so
-// the streams' attribution. It returns only on error.
-func ShimMain(args []string, stream Streamer) error {
-	if len(args) < 2 {
-		return errors.New("proc: exec shim: usage: " + ShimCommand + " PROGRAM ARGV0 [ARGS...]")
-	}
-	parent := os.Getppid()
-	pid := strconv.Itoa(os.Getpid())
-	if os.Getenv(shimListenPID) == "1" {
-		os.Setenv("LISTEN_PID", pid)
-		os.Unsetenv("LISTEN_PIDFDID")
-	}
-	if _, ok := os.LookupEnv("WATCHDOG_USEC"); ok {
-		os.Setenv("WATCHDOG_PID", pid)
-	}
-	if id := os.Getenv(shimJournal); id != "" && stream != nil {
-		for _, target := range []int{1, 2} {
-			f, err := stream(id)
-			if err != nil {
-				continue // keep the inherited output
-			}
-			unix.Dup3(int(f.Fd()), target, 0)
-			f.Close()
-		}
-	}
-	os.Unsetenv(shimListenPID)
-	os.Unsetenv(shimJournal)
-	// The parent-death signal the spawner set belongs to the thread it
-	// forked, and exec keeps only the exec'ing thread's, which Go may have
-	// moved this goroutine off. Set it again on the thread that execs; if
-	// the broker died meanwhile, the signal it sent went to this process
-	// (and, unhandled, ended it) or the check below sees it.
-	runtime.LockOSThread()
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(deathSignal), 0, 0, 0); err != nil {
-		return fmt.Errorf("proc: exec shim: PR_SET_PDEATHSIG: %w", err)
-	}
-	if os.Getppid() != parent {
-		return errors.New("proc: exec shim: the broker exited")
-	}
-	return fmt.Errorf("proc: exec %s: %w", args[0], unix.Exec(args[0], args[1:], os.Environ()))
 }

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/zsm-dev/zsm/internal/shim"
 )
 
 // The test binary doubles as the exec shim and as the program the shim
@@ -38,7 +40,7 @@ func TestMain(m *testing.M) {
 				done <- fmt.Errorf("the goroutine runs on the main thread")
 				return
 			}
-			done <- ShimMain(os.Args[2:], nil)
+			done <- shim.Main(os.Args[2:], nil)
 		}()
 		fmt.Fprintln(os.Stderr, <-done)
 		os.Exit(1)

@@ -26,6 +26,16 @@ type Options struct {
 // an *Error listing every problem found. Load reads no more than one byte
 // past MaxFileSize, however large the file.
 func Load(path string) (*config.File, error) {
+	src, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src, Options{})
+}
+
+// Read reads the file at path for Parse, no more than one byte past
+// MaxFileSize.
+func Read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -35,7 +45,7 @@ func Load(path string) (*config.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, src, Options{})
+	return src, nil
 }
 
 // Parse decodes src, the content of the file filename. A decoding problem is
