@@ -17,10 +17,12 @@ import (
 )
 
 // envInner, set by the bench when it re-executes itself, runs a part of
-// the bench instead of the command: innerCold inside test/with-systemd.
+// the bench instead of the command: innerCold or innerSites inside
+// test/with-systemd.
 const (
-	envInner  = "ZSM_BENCH_INNER"
-	innerCold = "cold"
+	envInner   = "ZSM_BENCH_INNER"
+	innerCold  = "cold"
+	innerSites = "sites"
 )
 
 // innerMain runs the part envInner names and returns the exit status, or
@@ -30,8 +32,12 @@ func innerMain() (int, bool) {
 	switch os.Getenv(envInner) {
 	case "":
 		return 0, false
-	case innerCold:
-		if err := coldInner(context.Background(), os.Args[1:], os.Stderr); err != nil {
+	case innerCold, innerSites:
+		run := coldInner
+		if os.Getenv(envInner) == innerSites {
+			run = sitesInner
+		}
+		if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "bench, inside the harness:", err)
 			return 1, true
 		}

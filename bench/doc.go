@@ -35,8 +35,12 @@
 //     test/with-systemd; needs root, skipped elsewhere with the reason): the
 //     time from connect to first byte of a socket-activated site whose app
 //     takes a known time to start, through zsm and through a plain systemd
-//     socket unit running the app itself; and for a warm pool, the same time
-//     for one request on a new connection, through zsm and direct.
+//     socket unit running the app itself, as a ratio to the latter; -sites
+//     sites in one file enabled as a user would (zsmgen units, daemon-reload,
+//     enable --now: each timed, with the user manager's memory and the zsm
+//     processes while idle) and a sample of their cold starts (-sites-cold);
+//     and for a warm pool, the same time for one request on a new
+//     connection, through zsm and direct.
 //   - reload: requests and failures across evenly spaced reloads
 //     (`zsm reload --wait`) per mode, against a steady run of the same
 //     length.

@@ -42,12 +42,15 @@ type options struct {
 	clients  int
 	threads  int
 
-	coldN   int
-	delays  []time.Duration
-	warmN   int
-	reloads int
-	reloadD time.Duration
-	workers []int
+	coldN int
+	// sites is how many sites the many-sites scenario puts in one file,
+	// and sitesCold how many of them it cold starts.
+	sites, sitesCold int
+	delays           []time.Duration
+	warmN            int
+	reloads          int
+	reloadD          time.Duration
+	workers          []int
 	// proxyClients are the further connection counts at which proxy
 	// mode is compared with haproxy, keep-alive.
 	proxyClients []int
@@ -123,6 +126,8 @@ func (o *options) flagSet(stderr io.Writer) (*flag.FlagSet, listFlags) {
 	fs.IntVar(&o.clients, "connections", 8, "concurrent connections of the load (wrk -c)")
 	fs.IntVar(&o.threads, "threads", 1, "wrk threads (wrk -t)")
 	fs.IntVar(&o.coldN, "cold-n", 10, "cold starts per site and start delay")
+	fs.IntVar(&o.sites, "sites", 1000, "sites in one file for the many-sites cold start (0: skip it)")
+	fs.IntVar(&o.sitesCold, "sites-cold", 10, "of those, how many get a cold start (and as many plain units)")
 	lists.delays = fs.String("delays", "0s,200ms", "start delays of the app for cold starts")
 	fs.IntVar(&o.warmN, "warm-n", 2000, "sequential requests per round for the warm-pool latency")
 	fs.IntVar(&o.reloads, "reloads", 10, "reloads during a reload run")
@@ -149,6 +154,8 @@ func (o *options) shorten(set map[string]bool) {
 		"duration":        func() { o.duration = time.Second },
 		"warmup":          func() { o.warmup = 100 * time.Millisecond },
 		"cold-n":          func() { o.coldN = 3 },
+		"sites":           func() { o.sites = 100 },
+		"sites-cold":      func() { o.sitesCold = 3 },
 		"warm-n":          func() { o.warmN = 300 },
 		"reload-duration": func() { o.reloadD = 2 * time.Second },
 		"cpu-duration":    func() { o.cpuD = time.Second },
@@ -200,7 +207,7 @@ func (o *options) parseLists(lists listFlags) error {
 // message.
 func (o *options) check() error {
 	for name, v := range map[string]int{"rounds": o.rounds, "proxy-rounds": o.proxyRounds, "connections": o.clients, "threads": o.threads,
-		"cold-n": o.coldN, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
+		"cold-n": o.coldN, "sites-cold": o.sitesCold, "warm-n": o.warmN, "reloads": o.reloads, "idle-conns": o.idleN} {
 		if v < 1 {
 			return fmt.Errorf("-%s must be at least 1", name)
 		}

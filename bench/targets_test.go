@@ -42,9 +42,9 @@ func TestThroughputTargets(t *testing.T) {
 		conn, target string
 		want         []ratioTarget
 	}{
-		{keepAlive, targetHandoff, []ratioTarget{{"direct", 0.90}}},
-		{newConn, targetHandoff, []ratioTarget{{"direct", 0.60}, {"haproxy", 1.3}, {"nginx", 1.0}}},
-		{keepAlive, targetListen, []ratioTarget{{"direct", 0.95}}},
+		{keepAlive, targetHandoff, []ratioTarget{{"direct", 0.98}}},
+		{newConn, targetHandoff, []ratioTarget{{"direct", 0.85}, {"haproxy", 1.3}, {"nginx", 1.0}}},
+		{keepAlive, targetListen, []ratioTarget{{"direct", 0.98}}},
 		{newConn, targetListen, []ratioTarget{{"direct", 0.95}}},
 		{keepAlive, targetProxy, []ratioTarget{{"socket-proxyd", 1.7}}},
 		{newConn, targetProxy, []ratioTarget{{"socket-proxyd", 1.7}}},
