@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zsm-dev/zsm/internal/linger"
 	"github.com/zsm-dev/zsm/units"
 )
 
@@ -80,6 +81,11 @@ func unitsCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s is up to date\n", dir)
 	} else {
 		fmt.Fprintln(stdout, "now run: systemctl --user daemon-reload")
+	}
+	if *out == "" {
+		// Units in the user's own directory run in the user's manager,
+		// which logind stops at logout unless the user lingers.
+		linger.Warn(stderr, "zsmgen")
 	}
 	return nil
 }
