@@ -29,7 +29,7 @@ import (
 // a session bus.
 
 // status prints every site of this user, or one in detail; with a systemd
-// user manager, it says when lingering is off.
+// user manager, it says when lingering is off (except in JSON).
 func statusCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
@@ -52,7 +52,7 @@ func statusCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if systemd {
+	if systemd && !*asJSON { // JSON is for scripts, which may read stderr too
 		linger.Warn(os.Stderr, "zsm")
 	}
 	if *asJSON {
