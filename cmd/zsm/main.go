@@ -23,8 +23,9 @@ commands:
   reload --site NAME [--wait]         reload a running site's configuration and
                                       workers without refusing a connection;
                                       --wait waits for the outcome
-  status [--json] [SITE]              every site running on this host, or one
-                                      in detail
+  status [--json] [SITE]              every site of yours on this host (with
+                                      systemd, idle and failed ones too), or
+                                      one in detail
   status --serve ADDR                 a web page of every site (HTML, ?json,
                                       /metrics), at 127.0.0.1:PORT or unix:PATH
   drain SITE                          stop a site's workers gracefully

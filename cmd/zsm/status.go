@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 	"github.com/zsm-dev/zsm/internal/control"
 	"github.com/zsm-dev/zsm/internal/event"
+	"github.com/zsm-dev/zsm/internal/linger"
 	"github.com/zsm-dev/zsm/internal/status"
 )
 
@@ -26,7 +28,8 @@ import (
 // (internal/control), which every broker has, with or without systemd or
 // a session bus.
 
-// status prints every running site of this user, or one in detail.
+// status prints every site of this user, or one in detail; with a systemd
+// user manager, it says when lingering is off (except in JSON).
 func statusCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
@@ -44,18 +47,13 @@ func statusCmd(args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	var sites []status.Site
-	if fs.NArg() == 1 {
-		st, err := control.NewClient(rtDir, fs.Arg(0)).Status(ctx)
-		if errors.Is(err, control.ErrNotRunning) {
-			return fmt.Errorf("site %q is not running (no broker answers on %s)", fs.Arg(0), control.Path(rtDir, fs.Arg(0)))
-		}
-		if err != nil {
-			return fmt.Errorf("site %s: %w", fs.Arg(0), err)
-		}
-		sites = []status.Site{st}
-	} else if sites, err = control.List(ctx, rtDir); err != nil {
+	warn := func(err error) { fmt.Fprintln(os.Stderr, "zsm: warning:", err) }
+	sites, systemd, err := sitesOf(ctx, rtDir, fs.Arg(0), warn)
+	if err != nil {
 		return err
+	}
+	if systemd && !*asJSON { // JSON is for scripts, which may read stderr too
+		linger.Warn(os.Stderr, "zsm")
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -74,8 +72,7 @@ func statusCmd(args []string, stdout io.Writer) error {
 // requestTimeout bounds a command's wait for a broker's answer.
 const requestTimeout = 10 * time.Second
 
-// servePageForAll serves every running site as a web page until SIGTERM
-// or SIGINT.
+// servePageForAll serves every site as a web page until SIGTERM or SIGINT.
 func servePageForAll(rtDir, addr string) error {
 	a, err := hclconfig.ParseAddress(addr)
 	if err != nil {
@@ -90,7 +87,20 @@ func servePageForAll(rtDir, addr string) error {
 	notice := func(level slog.Level, msg string, attrs ...slog.Attr) {
 		log.Event(event.Event{Time: time.Now(), Level: level, Message: msg, Attrs: attrs})
 	}
-	source := func(ctx context.Context) ([]status.Site, error) { return control.List(ctx, rtDir) }
+	// A user manager that fails is logged once, not on every request.
+	var warned atomic.Bool
+	warn := func(err error) {
+		if !warned.Swap(true) {
+			notice(slog.LevelWarn, "status page: systemd", slog.String("error", err.Error()))
+		}
+	}
+	if _, systemd, _ := sitesOf(ctx, rtDir, "", warn); systemd {
+		linger.Warn(os.Stderr, "zsm")
+	}
+	source := func(ctx context.Context) ([]status.Site, error) {
+		sites, _, err := sitesOf(ctx, rtDir, "", warn)
+		return sites, err
+	}
 	return servePage(ctx, a, rtDir, source, notice)
 }
 
@@ -99,19 +109,58 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// table prints one line per site.
+// table prints one line per running site, then one per site without a
+// broker, which says what systemd does with its sockets.
 func table(w io.Writer, sites []status.Site) error {
+	var running, idle []status.Site
+	for _, s := range sites {
+		if s.Brokerless() {
+			idle = append(idle, s)
+		} else {
+			running = append(running, s)
+		}
+	}
 	if len(sites) == 0 {
 		_, err := fmt.Fprintln(w, "no site is running")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tMODE\tSTATE\tWORKERS\tACTIVE\tQUEUED\tSERVED\tSHED\tFAILED\tRESTARTS\tGEN")
-	for _, s := range sites {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", s.Site, s.Mode, s.State, len(s.Workers),
-			s.Active, s.Queued, s.Served, s.Shed, s.Failed, s.Restarts, s.Generation)
+	if len(running) > 0 {
+		fmt.Fprintln(tw, "SITE\tMODE\tSTATE\tWORKERS\tACTIVE\tQUEUED\tSERVED\tSHED\tFAILED\tRESTARTS\tGEN")
+		for _, s := range running {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", s.Site, s.Mode, s.State, len(s.Workers),
+				s.Active, s.Queued, s.Served, s.Shed, s.Failed, s.Restarts, s.Generation)
+		}
+		if err := tw.Flush(); err != nil || len(idle) == 0 {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "sites without a running broker:")
+	for _, s := range idle {
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Site, socketState(s))
 	}
 	return tw.Flush()
+}
+
+// socketState says what systemd does with the sockets of a site without a
+// broker.
+func socketState(s status.Site) string {
+	addrs := strings.Join(s.Listen, ", ")
+	switch s.State {
+	case status.StateIdle:
+		return "idle, socket listening on " + addrs
+	case status.StateSocketFailed:
+		for _, a := range s.Listen {
+			if strings.Contains(s.LastError, a) {
+				return s.LastError // the reason names the address
+			}
+		}
+		return s.LastError + " (listen: " + addrs + ")"
+	case status.StateSocketInactive:
+		return fmt.Sprintf("socket inactive, nothing listens: systemctl --user start zsm@%s.socket", s.Site)
+	}
+	return s.State
 }
 
 // detailEvents is how many recent events `zsm status SITE` prints.
@@ -119,11 +168,18 @@ const detailEvents = 5
 
 // detail prints one site with its recent events and workers.
 func detail(w io.Writer, s status.Site, now time.Time) error {
+	if s.Brokerless() {
+		_, err := fmt.Fprintf(w, "site:        %s\nstate:       %s\n", s.Site, socketState(s))
+		return err
+	}
 	fmt.Fprintf(w, "site:        %s (%s)\n", s.Site, s.Mode)
 	fmt.Fprintf(w, "state:       %s, generation %d, breaker %s\n", s.State, s.Generation, s.Breaker)
 	fmt.Fprintf(w, "connections: %d accepted, %d served, %d active, %d queued, %d shed, %d failed\n",
 		s.Accepted, s.Served, s.Active, s.Queued, s.Shed, s.Failed)
 	fmt.Fprintf(w, "restarts:    %d\n", s.Restarts)
+	if len(s.Listen) > 0 {
+		fmt.Fprintf(w, "listen:      %s\n", strings.Join(s.Listen, ", "))
+	}
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error:  %s\n", s.LastError)
 	}

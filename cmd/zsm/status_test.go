@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/zsm-dev/zsm/internal/busapi"
 	"github.com/zsm-dev/zsm/internal/status"
 )
 
@@ -70,5 +73,69 @@ func TestStatusDetail(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, "status-"+s.Site+".txt", b.Bytes())
+	}
+}
+
+// brokerless are sites whose broker is not running, as systemd's socket
+// units describe them.
+var brokerless = []status.Site{
+	{Site: "docs", State: status.StateIdle, Listen: []string{"127.0.0.1:8081", "/run/user/1000/docs.sock"}},
+	{Site: "shop", State: status.StateSocketFailed, Listen: []string{"127.0.0.1:8082"},
+		LastError: "socket failed: resources: Failed to create listening socket (127.0.0.1:8082): Address already in use"},
+	{Site: "wiki", State: status.StateSocketFailed, Listen: []string{"127.0.0.1:8083"}, LastError: "socket failed: resources"},
+	{Site: "old", State: status.StateSocketInactive, Listen: []string{"127.0.0.1:8084"}},
+}
+
+// TestStatusTableBrokerless: sites without a broker follow the running
+// ones, each with what systemd does with its sockets.
+func TestStatusTableBrokerless(t *testing.T) {
+	var b bytes.Buffer
+	if err := table(&b, append(sites[:1:1], brokerless...)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-table-brokerless.txt", b.Bytes())
+
+	b.Reset()
+	if err := table(&b, brokerless[:1]); err != nil {
+		t.Fatal(err)
+	}
+	want := "sites without a running broker:\n  docs  idle, socket listening on 127.0.0.1:8081, /run/user/1000/docs.sock\n"
+	if b.String() != want {
+		t.Errorf("only an idle site:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestStatusDetailBrokerless(t *testing.T) {
+	for _, s := range brokerless {
+		var b bytes.Buffer
+		if err := detail(&b, s, now); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "status-"+s.Site+".txt", b.Bytes())
+	}
+}
+
+// TestMerge: a running broker's live status stays as it is, with its
+// addresses from systemd; sites without a broker come from their socket
+// units; all sorted by name.
+func TestMerge(t *testing.T) {
+	live := []status.Site{{Site: "shop", Mode: "handoff", State: "running", Served: 9},
+		{Site: "self", Mode: "listen", State: "cold"}} // a broker with sockets of its own
+	units := []busapi.SocketUnit{
+		{Site: "shop", ActiveState: "active", SubState: "running", Listen: []string{"127.0.0.1:8082"}},
+		{Site: "blog", ActiveState: "active", SubState: "listening", Listen: []string{"127.0.0.1:8080"}},
+		{Site: "zed", ActiveState: "failed", SubState: "failed", Result: "resources", Listen: []string{"127.0.0.1:8089"}},
+	}
+	want := []status.Site{
+		{Site: "blog", State: status.StateIdle, Listen: []string{"127.0.0.1:8080"}},
+		{Site: "self", Mode: "listen", State: "cold"},
+		{Site: "shop", Mode: "handoff", State: "running", Served: 9, Listen: []string{"127.0.0.1:8082"}},
+		{Site: "zed", State: status.StateSocketFailed, Listen: []string{"127.0.0.1:8089"}, LastError: "socket failed: resources"},
+	}
+	if diff := cmp.Diff(want, merge(t.Context(), live, units)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if live[0].Listen != nil {
+		t.Error("merge changed its input")
 	}
 }

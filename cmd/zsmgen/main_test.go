@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zsm-dev/zsm/internal/linger"
 	"github.com/zsm-dev/zsm/internal/snapshot"
 )
 
@@ -301,5 +302,37 @@ func TestUnitsKeepsCopies(t *testing.T) {
 	writeConfig(t, dir, twoSites+"\n# edited\n")
 	if snapshot.Current(state, cfg, "blog", digest()) != nil {
 		t.Error("a copy is current after the file changed")
+	}
+}
+
+// TestUnitsLinger: units written into the user's own unit directory come
+// with the lingering notice, once, on stderr, when the user's file is
+// absent from the linger directory, and without it when present; units
+// written elsewhere (--out) run on another manager and get no notice.
+func TestUnitsLinger(t *testing.T) {
+	name := linger.Username()
+	if name == "" {
+		t.Skip("cannot tell who runs the test")
+	}
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, twoSites)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	lingerDir := filepath.Join(dir, "linger")
+	os.Mkdir(lingerDir, 0o755)
+	t.Setenv(linger.EnvDir, lingerDir)
+	hint := "run: loginctl enable-linger " + name + "\n"
+
+	code, stdout, stderr := zsmgen(t, "units", "--zsm", "/bin/true", cfg)
+	if code != 0 || strings.Count(stderr, hint) != 1 || strings.Contains(stdout, "linger") {
+		t.Errorf("lingering off: exit %d, the hint %d times on stderr, want once:\n%s%s", code, strings.Count(stderr, hint), stdout, stderr)
+	}
+	if code, _, stderr := zsmgen(t, "units", "--zsm", "/bin/true", "--out", t.TempDir(), cfg); code != 0 || stderr != "" {
+		t.Errorf("--out, lingering off: exit %d, stderr %q", code, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(lingerDir, name), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := zsmgen(t, "units", "--zsm", "/bin/true", cfg); code != 0 || stderr != "" {
+		t.Errorf("lingering on: exit %d, stderr %q\n%s", code, stderr, stdout)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/linger"
 	"github.com/zsm-dev/zsm/internal/snapshot"
 	"github.com/zsm-dev/zsm/units"
 )
@@ -83,6 +84,11 @@ func unitsCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s is up to date\n", dir)
 	} else {
 		fmt.Fprintln(stdout, "now run: systemctl --user daemon-reload")
+	}
+	if *out == "" {
+		// Units in the user's own directory run in the user's manager,
+		// which logind stops at logout unless the user lingers.
+		linger.Warn(stderr, "zsmgen")
 	}
 	return nil
 }

@@ -11,4 +11,9 @@
 // WorkerExited and Error (Server is an event.Sink), and the methods Reload,
 // SetPool and Drain of control.Controller, which only the user who runs
 // the broker may call.
+//
+// For `zsm status`, SocketUnits also asks systemd's user manager on the
+// same bus (org.freedesktop.systemd1(5)) for the sites' socket units,
+// zsm@NAME.socket, so that sites whose broker is not running are listed
+// too: idle, or with why their socket failed.
 package busapi

@@ -9,4 +9,7 @@
 // Protocol" in systemd's documentation), one datagram each, with a
 // deadline: a journald that stops reading costs entries, never the
 // broker's time.
+//
+// For `zsm status`, [UnitError] reads back what systemd logged when a
+// site's socket unit failed.
 package journal

@@ -6,5 +6,8 @@
 //
 // Field names are the D-Bus property names of interface dev.zsm.Site1 and
 // the JSON keys of the page and of `zsm status --json`; they change only
-// with that interface's version.
+// with that interface's version. Listen is the one field that is not a
+// property: `zsm status` takes it from the site's socket unit in systemd,
+// as it does the states of sites whose broker is not running (StateIdle,
+// ...).
 package status

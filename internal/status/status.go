@@ -21,6 +21,40 @@ type Site struct {
 	LogDropped uint64
 	// Events are the site's last events, oldest first.
 	Events []Event
+	// Listen lists the addresses the site's socket unit listens on, as
+	// systemd's user manager says them ("127.0.0.1:8080",
+	// "/run/user/1000/blog.sock"). `zsm status` fills it in from systemd,
+	// for running and idle sites alike; a broker leaves it empty, and it
+	// is not a property of dev.zsm.Site1.
+	Listen []string `json:",omitempty"`
+}
+
+// States of a site whose broker is not running, which `zsm status` learns
+// from the site's socket unit (zsm@SITE.socket) rather than from a broker.
+// A broker's own states are cold, starting, running, failing and stopping.
+const (
+	// StateIdle: systemd listens on the site's sockets and no broker runs;
+	// the next connection starts one.
+	StateIdle = "idle"
+	// StateSocketFailed: systemd could not set up the site's sockets (an
+	// address in use, a bad path, ...): nothing listens. LastError says
+	// why.
+	StateSocketFailed = "socket-failed"
+	// StateSocketInactive: the socket unit is enabled but not started
+	// (stopped by hand, or not started since it was enabled): nothing
+	// listens.
+	StateSocketInactive = "socket-inactive"
+)
+
+// Brokerless reports whether s describes a site from its socket unit
+// alone, with no broker running: one of StateIdle, StateSocketFailed and
+// StateSocketInactive. Its counters and workers are then zero.
+func (s Site) Brokerless() bool {
+	switch s.State {
+	case StateIdle, StateSocketFailed, StateSocketInactive:
+		return true
+	}
+	return false
 }
 
 // Event is one thing that happened to a site, as its log says it.

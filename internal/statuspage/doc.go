@@ -26,8 +26,9 @@
 // version:
 //
 //	Site        string   the site's name
-//	Mode        string   handoff, listen or proxy
-//	State       string   cold, starting, running, failing, stopping
+//	Mode        string   handoff, listen or proxy ("" without a broker)
+//	State       string   cold, starting, running, failing, stopping; without a
+//	                     broker: idle, socket-failed, socket-inactive
 //	Generation  number   bumped by every reload
 //	Workers     array    one object per worker, never null:
 //	  Pid       number   process id
@@ -50,8 +51,16 @@
 //	  Kind      string   the event's kind: worker-started, worker-crashed, ...
 //	  Level     string   INFO, WARN or ERROR
 //	  Message   string   what happened, with its fields
+//	Listen      array    the socket unit's addresses, as systemd says them;
+//	                     left out when not known (no systemd)
 //
-// An empty host is [].
+// An empty host is []. `zsm status --serve` lists, beside the sites whose
+// broker runs, every site whose socket unit systemd's user manager has
+// started, failed or enabled: "idle" (systemd listens; the next connection
+// starts the broker), "socket-failed" (nothing listens; LastError says
+// why: systemd's Result, and the journal's line when readable),
+// "socket-inactive" (enabled, not started). Such sites have no mode,
+// workers or counters; the page shows their addresses and the reason.
 //
 // # Metrics
 //
@@ -77,7 +86,7 @@
 //	                                            state is the site's State
 //	zsm_worker_resident_memory_bytes{pid}  gauge  RSS per worker whose RSS is known
 //
-// A cold site is healthy but not up: alert on zsm_up{state="failing"}, not
-// on zsm_up == 0. The counters restart from zero when a site's broker
+// A cold or idle site is healthy but not up: alert on
+// zsm_up{state=~"failing|socket-failed"}, not on zsm_up == 0. The counters restart from zero when a site's broker
 // restarts, which Prometheus' rate() handles.
 package statuspage

@@ -61,7 +61,7 @@ func ExampleHandler() {
 	// # HELP zsm_generation The site's generation, bumped by every reload.
 	// # TYPE zsm_generation gauge
 	// zsm_generation{site="blog"} 2
-	// # HELP zsm_up 1 if the site is running, 0 otherwise (cold, starting, failing, stopping); state is the site's state.
+	// # HELP zsm_up 1 if the site is running, 0 otherwise (cold, starting, failing, stopping, idle, socket-failed, ...); state is the site's state.
 	// # TYPE zsm_up gauge
 	// zsm_up{site="blog",state="running"} 1
 	// # HELP zsm_worker_resident_memory_bytes Resident memory of each worker, in bytes.

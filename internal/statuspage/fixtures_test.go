@@ -59,3 +59,17 @@ func host() []status.Site { return []status.Site{runningSite(), coldSite(), fail
 func fixed(sites ...status.Site) func(context.Context) ([]status.Site, error) {
 	return func(context.Context) ([]status.Site, error) { return sites, nil }
 }
+
+// idleSite has no broker: systemd listens on its sockets (zsm status
+// learns it from the socket unit).
+func idleSite() status.Site {
+	return status.Site{Site: "docs", State: status.StateIdle, Listen: []string{"127.0.0.1:8081", "/run/user/1000/docs.sock"}}
+}
+
+// socketFailedSite has no broker and a socket unit systemd could not start.
+func socketFailedSite() status.Site {
+	return status.Site{
+		Site: "shop", State: status.StateSocketFailed, Listen: []string{"127.0.0.1:8082"},
+		LastError: "socket failed: resources: Failed to create listening socket (127.0.0.1:8082): Address already in use",
+	}
+}

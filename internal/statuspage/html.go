@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/status"
@@ -40,6 +41,7 @@ type siteView struct {
 	Tone        string // colour of the state: ok, info, warn, bad, muted
 	BreakerTone string
 	StateNote   string // what the state means, in words
+	Addresses   string // Listen, joined
 	Rows        []workerView
 	Ready       int
 	Recent      []eventView // newest first
@@ -73,13 +75,13 @@ func stateTone(state string) string {
 	switch state {
 	case "running":
 		return "ok"
-	case "cold":
+	case "cold", status.StateIdle:
 		return "info"
 	case "starting":
 		return "warn"
-	case "failing":
+	case "failing", status.StateSocketFailed:
 		return "bad"
-	default: // stopping, unknown
+	default: // stopping, socket-inactive, unknown
 		return "muted"
 	}
 }
@@ -95,6 +97,12 @@ func stateNote(state string) string {
 		return "breaker open: workers cannot start"
 	case "stopping":
 		return "shutting down"
+	case status.StateIdle:
+		return "no broker runs; systemd listens, and the next connection starts one"
+	case status.StateSocketFailed:
+		return "systemd could not listen on the site's sockets: nothing answers"
+	case status.StateSocketInactive:
+		return "the socket unit is enabled but not started: nothing listens"
 	}
 	return ""
 }
@@ -154,6 +162,7 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 			Tone:        stateTone(s.State),
 			BreakerTone: breakerTone(s.Breaker),
 			StateNote:   stateNote(s.State),
+			Addresses:   strings.Join(s.Listen, ", "),
 		}
 		for i := len(s.Events) - 1; i >= 0 && len(v.Recent) < pageEvents; i-- {
 			e := s.Events[i]
@@ -190,7 +199,8 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 		p.Title = fmt.Sprintf("zsm status: %s (%s)", sites[0].Site, sites[0].State)
 	default:
 		p.Title = fmt.Sprintf("zsm status: %d sites", len(sites))
-		for _, st := range []string{"failing", "starting", "stopping", "running", "cold"} {
+		for _, st := range []string{status.StateSocketFailed, "failing", "starting", "stopping", "running", "cold",
+			status.StateIdle, status.StateSocketInactive} {
 			if byState[st] > 0 {
 				p.Summary = append(p.Summary, stateCount{State: st, Tone: stateTone(st), N: byState[st]})
 				delete(byState, st)

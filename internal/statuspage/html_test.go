@@ -116,6 +116,22 @@ func TestHTML(t *testing.T) {
 			notWant: []string{"<script"},
 		},
 		{
+			name:  "brokerless",
+			sites: []status.Site{socketFailedSite(), runningSite(), idleSite()},
+			want: []string{
+				`<h2>3 sites <span class="badge tone-bad">1 socket-failed</span> <span class="badge tone-ok">1 running</span> <span class="badge tone-info">1 idle</span></h2>`,
+				// In the summary, what systemd does instead of the counters.
+				`<tr><td><a href="#site-2">docs</a></td><td><span class="badge tone-info">idle</span></td><td colspan="9">127.0.0.1:8081, /run/user/1000/docs.sock</td></tr>`,
+				`<tr><td><a href="#site-3">shop</a></td><td><span class="badge tone-bad">socket-failed</span></td><td colspan="9">socket failed: resources: Failed to create listening socket (127.0.0.1:8082): Address already in use</td></tr>`,
+				`<section class="card site edge-info" id="site-2">`,
+				"no broker runs; systemd listens, and the next connection starts one",
+				"<div><dt>Listen</dt><dd>127.0.0.1:8081, /run/user/1000/docs.sock</dd></div>",
+				`<section class="card site edge-bad" id="site-3">`,
+				"systemd could not listen on the site&#39;s sockets: nothing answers",
+				"<pre>socket failed: resources: Failed to create listening socket (127.0.0.1:8082): Address already in use</pre>",
+			},
+		},
+		{
 			name:  "empty",
 			sites: nil,
 			want:  []string{"<title>zsm status: no site</title>", "No site is running."},

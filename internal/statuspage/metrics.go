@@ -51,7 +51,7 @@ var families = []family{
 	{"zsm_workers", "gauge", "Workers by state (starting, ready, draining).", workersByState},
 	{"zsm_generation", "gauge", "The site's generation, bumped by every reload.",
 		func(s status.Site) []sample { return one(uint64(s.Generation)) }},
-	{"zsm_up", "gauge", "1 if the site is running, 0 otherwise (cold, starting, failing, stopping); state is the site's state.",
+	{"zsm_up", "gauge", "1 if the site is running, 0 otherwise (cold, starting, failing, stopping, idle, socket-failed, ...); state is the site's state.",
 		func(s status.Site) []sample {
 			v := "0"
 			if s.State == "running" {

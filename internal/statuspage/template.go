@@ -87,7 +87,9 @@ th{letter-spacing:0}
 <thead><tr><th>Site</th><th>State</th><th>Mode</th><th class="num">Workers</th><th class="num">Active</th><th class="num">Queued</th><th class="num">Served</th><th class="num">Shed</th><th class="num">Failed</th><th class="num">Restarts</th><th class="num">Gen</th></tr></thead>
 <tbody>
 {{- range .Sites}}
-<tr><td><a href="#{{.ID}}">{{.Site}}</a></td><td><span class="badge tone-{{.Tone}}">{{.State}}</span></td><td>{{.Mode}}</td><td class="num">{{len .Rows}}</td><td class="num">{{count .Active}}</td><td class="num">{{count .Queued}}</td><td class="num">{{count .Served}}</td><td class="num">{{count .Shed}}</td><td class="num">{{count .Failed}}</td><td class="num">{{count .Restarts}}</td><td class="num">{{.Generation}}</td></tr>
+<tr><td><a href="#{{.ID}}">{{.Site}}</a></td><td><span class="badge tone-{{.Tone}}">{{.State}}</span></td>
+{{- if .Brokerless}}<td colspan="9">{{or .LastError .Addresses}}</td></tr>{{continue}}{{end -}}
+<td>{{.Mode}}</td><td class="num">{{len .Rows}}</td><td class="num">{{count .Active}}</td><td class="num">{{count .Queued}}</td><td class="num">{{count .Served}}</td><td class="num">{{count .Shed}}</td><td class="num">{{count .Failed}}</td><td class="num">{{count .Restarts}}</td><td class="num">{{.Generation}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -100,11 +102,27 @@ th{letter-spacing:0}
 {{- with .StateNote}}
 <p class="note">{{.}}</p>
 {{- end}}
+{{- if .Brokerless}}
+<dl class="facts">
+<div><dt>Listen</dt><dd>{{or .Addresses "–"}}</dd></div>
+</dl>
+{{- with .LastError}}
+<div class="lasterror">
+<h3>Why</h3>
+<pre>{{.}}</pre>
+</div>
+{{- end}}
+</section>
+{{- continue}}
+{{- end}}
 <dl class="facts">
 <div><dt>Mode</dt><dd>{{or .Mode "–"}}</dd></div>
 <div><dt>Generation</dt><dd>{{.Generation}}</dd></div>
 <div><dt>Breaker</dt><dd><span class="badge tone-{{.BreakerTone}}">{{or .Breaker "unknown"}}</span></dd></div>
 <div><dt>Workers</dt><dd>{{len .Rows}} ({{.Ready}} ready)</dd></div>
+{{- with .Addresses}}
+<div><dt>Listen</dt><dd>{{.}}</dd></div>
+{{- end}}
 </dl>
 {{- with .LastError}}
 <div class="lasterror">
