@@ -115,10 +115,23 @@ func sitesInner(ctx context.Context, args []string, log io.Writer) error {
 	r.Idle = countZSM()
 	fmt.Fprintf(log, "  %d sites: check %s, units %s, daemon-reload %s, enable --now %s, %d zsm processes\n",
 		*n, r.Check, r.Units, r.DaemonReload, r.Enable, r.Idle)
-	// Sites spread over the file, the last one included, each followed by
-	// a plain unit's first start.
-	for i := range *cold {
-		site := (i+1)*(*n)/(*cold) - 1
+	if err := sampleColdStarts(&r, addrs, plain, log); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*out, b, 0o600)
+}
+
+// sampleColdStarts gives sites spread over the file, the last one
+// included, a first connection, each followed by a plain unit's first
+// start; then it waits for the brokers to exit.
+func sampleColdStarts(r *sitesResult, addrs []string, plain []coldUnit, log io.Writer) error {
+	n := len(addrs)
+	for i := range plain {
+		site := (i+1)*n/len(plain) - 1
 		d, err := firstByte(addrs[site], coldTimeout)
 		if err != nil {
 			return fmt.Errorf("cold start of site %s: %w", manySiteName(site), err)
@@ -129,7 +142,7 @@ func sitesInner(ctx context.Context, args []string, log io.Writer) error {
 			return fmt.Errorf("cold start of %s: %w", plain[i].service, err)
 		}
 		r.Plain = append(r.Plain, p)
-		fmt.Fprintf(log, "  site %s (%d of %d): %s; plain: %s\n", manySiteName(site), site+1, *n, formatDuration(d), formatDuration(p))
+		fmt.Fprintf(log, "  site %s (%d of %d): %s; plain: %s\n", manySiteName(site), site+1, n, formatDuration(d), formatDuration(p))
 	}
 	last := time.Now()
 	deadline := last.Add(sitesIdleStop + 30*time.Second)
@@ -139,11 +152,7 @@ func sitesInner(ctx context.Context, args []string, log io.Writer) error {
 		<-tick.C
 	}
 	r.IdleWait = time.Since(last)
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(*out, b, 0o600)
+	return nil
 }
 
 func manySiteName(i int) string { return fmt.Sprintf("site%04d", i) }

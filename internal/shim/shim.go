@@ -1,13 +1,3 @@
-// Package shim is the exec shim that starts each worker: a process that
-// the broker forks, that sets what must name the worker's own pid (its
-// LISTEN_PID and WATCHDOG_PID, the journal streams of its stdout and
-// stderr, which journald attributes to the pid that connected them) and
-// then replaces itself with the app, which keeps that pid.
-//
-// It is on the path of every cold start, so it is kept small: a program
-// of its own, zsm-exec, built from this package alone, starts in a third
-// of the time the whole zsm binary takes (BENCHMARKS.md). zsm runs the
-// same code as a hidden command when zsm-exec is not beside it.
 package shim
 
 import (
@@ -94,15 +84,17 @@ func Main(args []string, stream func(identifier string) (*os.File, error)) error
 // Stream connects a journal stream (the protocol of systemd's own
 // StandardOutput=journal) whose lines get this identifier and priority
 // info, attributed to the calling process.
-func Stream(identifier string) (*os.File, error) {
+func Stream(identifier string) (*os.File, error) { return stream(StreamSocket, identifier) }
+
+func stream(socket, identifier string) (*os.File, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	f := os.NewFile(uintptr(fd), "journal-stream")
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: StreamSocket}); err != nil {
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: socket}); err != nil {
 		f.Close()
-		return nil, errors.New("journal: connecting to " + StreamSocket + ": " + err.Error())
+		return nil, errors.New("journal: connecting to " + socket + ": " + err.Error())
 	}
 	unix.Shutdown(fd, unix.SHUT_RD)
 	// identifier, unit id, priority (6, info), level prefix, and
