@@ -147,6 +147,7 @@ func values(st status.Site) map[string]any {
 	return map[string]any{
 		"Site": st.Site, "Mode": st.Mode, "State": st.State, "Generation": st.Generation,
 		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
+		"Requests": st.Requests, "RequestsPerSec": st.RequestsPerSec,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
 		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
 		"Events": events,

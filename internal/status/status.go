@@ -9,13 +9,18 @@ type Site struct {
 	Workers    []Worker
 	Accepted   uint64 // connections the broker accepted
 	Served     uint64 // connections workers finished
-	Active     uint32 // connections held by workers now
-	Queued     uint32 // connections waiting for a worker
-	Shed       uint64 // connections refused: queue full, no worker, breaker open
-	Failed     uint64 // connections lost with a worker that died holding them
-	Restarts   uint64 // workers that exited unexpectedly
-	Breaker    string // closed, open, half-open
-	LastError  string
+	// Requests is how many requests workers reported finished, and
+	// RequestsPerSec how many a second over the last 10 s; both 0 when no
+	// worker reports requests (PROTOCOL.md: REQUESTS).
+	Requests       uint64
+	RequestsPerSec float64
+	Active         uint32 // connections held by workers now
+	Queued         uint32 // connections waiting for a worker
+	Shed           uint64 // connections refused: queue full, no worker, breaker open
+	Failed         uint64 // connections lost with a worker that died holding them
+	Restarts       uint64 // workers that exited unexpectedly
+	Breaker        string // closed, open, half-open
+	LastError      string
 	// LogDropped counts the broker's events that a log, journal or bus
 	// sink could not take in time and dropped, rather than stall serving.
 	LogDropped uint64
@@ -72,4 +77,12 @@ type Worker struct {
 	Served  uint64 // connections it finished
 	Started uint64 // start time, Unix microseconds
 	RSS     uint64 // resident memory, bytes (0: unknown)
+	// Held is how many connections it holds now (handoff, proxy).
+	Held uint32
+	// Busy is how many of them are in a request now, as the worker
+	// reports it (REQUESTS and ACTIVE, PROTOCOL.md), else Held.
+	Busy uint32
+	// Requests is how many requests it finished, as it reports them; 0
+	// when it reports none (its connections are then all there is).
+	Requests uint64
 }

@@ -36,8 +36,14 @@
 //	  Served    number   connections this worker finished
 //	  Started   number   start time, Unix microseconds
 //	  RSS       number   resident memory, bytes (0: unknown)
+//	  Held      number   connections it holds now (handoff, proxy)
+//	  Busy      number   of those, connections in a request now, as the
+//	                     worker reports it (PROTOCOL.md: ACTIVE), else Held
+//	  Requests  number   requests it reported finished (0: it reports none)
 //	Accepted    number   connections the broker accepted
 //	Served      number   connections workers finished
+//	Requests    number   requests workers reported finished (0: none report)
+//	RequestsPerSec number  of those, a second over the last 10 s
 //	Active      number   connections held by workers now
 //	Queued      number   connections waiting for a worker
 //	Shed        number   connections refused (queue full, no worker, breaker open)

@@ -200,8 +200,8 @@ func TestJSONFieldNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	siteFields := []string{"Accepted", "Active", "Breaker", "Events", "Failed", "Generation", "LastError", "LogDropped", "Mode",
-		"Queued", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
-	workerFields := []string{"Pid", "RSS", "Served", "Started", "State"}
+		"Queued", "Requests", "RequestsPerSec", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
+	workerFields := []string{"Busy", "Held", "Pid", "RSS", "Requests", "Served", "Started", "State"}
 	for _, s := range got {
 		if diff := cmp.Diff(siteFields, slices.Sorted(maps.Keys(s))); diff != "" {
 			t.Errorf("site fields (-want +got):\n%s", diff)
