@@ -100,7 +100,7 @@ func ExampleParse() {
 	_, err = activation.Parse([]byte("READY=1\n\nDONE=1"))
 	fmt.Println(err)
 	// Output:
-	// {Ready:true Slots:4 Done:false ID:0 HasStatus:true Status:warming up Watchdog:false Stopping:false} <nil>
+	// {Ready:true Slots:4 Done:false ID:0 HasStatus:true Status:warming up Watchdog:false Stopping:false Requests:0 HasActive:false Active:0 ActiveID:0 ActiveFor:0s} <nil>
 	// activation: protocol violation: empty line
 }
 

@@ -21,8 +21,10 @@ const Grace = time.Second
 // connections may come back for one more request instead of being closed
 // under a client that may be sending; then the idle ones are closed, the
 // in-flight requests finish (for at most drain), and it returns. Each
-// connection's Close sends its DONE=1. It wraps srv.Handler and
-// srv.ConnState, and closes l. A nil error means every request was
+// connection's Close sends its DONE=1. Under zsm handoff it also reports
+// the requests it finishes and those in progress (REQUESTS and ACTIVE,
+// PROTOCOL.md section 4), at most every ReportEvery. It wraps srv.Handler
+// and srv.ConnState, and closes l. A nil error means every request was
 // finished.
 func ServeHTTP(srv *http.Server, l *Listener, drain time.Duration) error {
 	var stopping atomic.Bool
@@ -30,11 +32,13 @@ func ServeHTTP(srv *http.Server, l *Listener, drain time.Duration) error {
 	if h == nil {
 		h = http.DefaultServeMux
 	}
+	reqs := &requests{active: map[net.Conn]time.Time{}}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if stopping.Load() {
 			// net/http closes the connection after this response.
 			w.Header().Set("Connection", "close")
 		}
+		defer reqs.finished()
 		h.ServeHTTP(w, r)
 	})
 	var mu sync.Mutex
@@ -48,9 +52,14 @@ func ServeHTTP(srv *http.Server, l *Listener, drain time.Duration) error {
 			open[c] = st
 		}
 		mu.Unlock()
+		reqs.state(c, st)
 		if prev != nil {
 			prev(c, st)
 		}
+	}
+	if l.mode == ModeHandoff {
+		stop := reqs.reportTo(l)
+		defer stop()
 	}
 	err := srv.Serve(l)
 	if !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
@@ -75,4 +84,92 @@ func ServeHTTP(srv *http.Server, l *Listener, drain time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// ReportEvery is how often, at most, ServeHTTP reports requests to the
+// broker: only when something changed, so an idle worker sends nothing.
+const ReportEvery = 250 * time.Millisecond
+
+// requests is what ServeHTTP counts of requests for its reports: how many
+// finished since the last report, and which connections are in one now.
+type requests struct {
+	mu      sync.Mutex
+	done    uint64
+	active  map[net.Conn]time.Time // since when each is in a request
+	changed bool
+}
+
+func (q *requests) finished() {
+	q.mu.Lock()
+	q.done++
+	q.changed = true
+	q.mu.Unlock()
+}
+
+// state follows a connection between requests (http.ConnState): active
+// from a request's first byte until it is idle again, or closed.
+func (q *requests) state(c net.Conn, st http.ConnState) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, was := q.active[c]
+	switch {
+	case st == http.StateActive && !was:
+		q.active[c] = time.Now()
+	case st != http.StateActive && was:
+		delete(q.active, c)
+	default:
+		return
+	}
+	q.changed = true
+}
+
+// report returns the report of what changed since the last one, if
+// anything did.
+func (q *requests) report() (Report, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.changed {
+		return Report{}, false
+	}
+	r := Report{Requests: q.done, HasActive: true, Active: len(q.active)}
+	var first time.Time
+	for c, since := range q.active {
+		hc, ok := c.(*Conn)
+		if ok && (first.IsZero() || since.Before(first)) {
+			first, r.ActiveID = since, hc.Handoff().ID
+		}
+	}
+	if !first.IsZero() {
+		r.ActiveFor = time.Since(first)
+	}
+	q.done, q.changed = 0, false
+	return r, true
+}
+
+// reportTo sends l's broker the reports, every ReportEvery, until the
+// returned stop is called, which sends the last one.
+func (q *requests) reportTo(l *Listener) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(ReportEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-done:
+				return
+			}
+			if r, ok := q.report(); ok {
+				l.report(r) // fails only if the broker is gone
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		if r, ok := q.report(); ok {
+			l.report(r)
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -233,11 +235,11 @@ func listen(env Env, network, address string, opts ...Option) (*Listener, error)
 	}
 
 	if iv := watchdogInterval(env, l.mode); iv > 0 {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			l.watchdog(iv)
-		}()
+		l.wg.Go(func() { l.watchdog(iv) })
+	}
+
+	if sig, ok := stackSignal(env); ok {
+		l.wg.Go(func() { l.dumpStacks(sig) })
 	}
 
 	if len(o.signals) > 0 {
@@ -580,3 +582,35 @@ type channelAddr struct{}
 
 func (channelAddr) Network() string { return "zsm" }
 func (channelAddr) String() string  { return "zsm-channel" }
+
+// stackSignal is the signal EnvStackSignal names, if it names one.
+func stackSignal(env Env) (syscall.Signal, bool) {
+	v, ok := env.take(EnvStackSignal)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 64 || n == int(syscall.SIGKILL) || n == int(syscall.SIGSTOP) {
+		return 0, false
+	}
+	return syscall.Signal(n), true
+}
+
+// dumpStacks writes the stacks of every goroutine to stderr on sig (which
+// the runtime's SIGQUIT does too, but then exits), until Close: a slow
+// request's stack lands in the worker's own log.
+func (l *Listener) dumpStacks(sig syscall.Signal) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sig)
+	defer signal.Stop(c)
+	buf := make([]byte, 1<<20)
+	for {
+		select {
+		case <-c:
+			n := runtime.Stack(buf, true)
+			fmt.Fprintf(os.Stderr, "zsm: signal %d (%v): the stacks of pid %d's goroutines\n%s\n", int(sig), sig, os.Getpid(), buf[:n])
+		case <-l.done:
+			return
+		}
+	}
+}

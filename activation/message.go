@@ -21,6 +21,11 @@ const (
 	// EnvWatchdogUSec, when set, is the interval in microseconds within
 	// which the worker must send WATCHDOG=1 (PROTOCOL.md, section 4).
 	EnvWatchdogUSec = "ZSM_WATCHDOG_USEC"
+	// EnvStackSignal, when set, is the decimal number of a signal on which
+	// the worker writes the stacks of all its goroutines to its stderr and
+	// goes on (the site's slow_log_signal; PROTOCOL.md, section 4). The
+	// activation package does this itself.
+	EnvStackSignal = "ZSM_STACK_SIGNAL"
 )
 
 // Limits of the wire format (PROTOCOL.md, section 2).
@@ -172,7 +177,8 @@ func checkValue(k, v string) error {
 
 // parseUint parses a decimal without sign or leading zeros in [min, max].
 func parseUint(key, s string, min, max uint64) (uint64, error) {
-	if s == "" || s[0] == '0' || s[0] == '+' {
+	// No sign, no leading zero; "0" itself where 0 is allowed.
+	if s == "" || s[0] == '+' || (s[0] == '0' && (len(s) > 1 || min > 0)) {
 		return 0, protocolError("%s=%q: not a number in %d..%d", key, truncate([]byte(s)), min, max)
 	}
 	n, err := strconv.ParseUint(s, 10, 64)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -110,6 +111,23 @@ func TestParseReport(t *testing.T) {
 		{in: "DONE=1\nID=0", wantErr: true},
 		{in: "DONE=1\nID=18446744073709551616", wantErr: true},
 		{in: "DONE=1\nID=-1", wantErr: true},
+		// Requests (section 4, "Requests").
+		{in: "REQUESTS=3", want: Report{Requests: 3}},
+		{in: "DONE=1\nID=2\nREQUESTS=4294967296", want: Report{Done: true, ID: 2, Requests: MaxRequests}},
+		{in: "ACTIVE=0", want: Report{HasActive: true}},
+		{in: "REQUESTS=1\nACTIVE=2\nACTIVE_ID=7\nACTIVE_USEC=1500000",
+			want: Report{Requests: 1, HasActive: true, Active: 2, ActiveID: 7, ActiveFor: 1500 * time.Millisecond}},
+		{in: "ACTIVE=1\nACTIVE_ID=7\nACTIVE_USEC=0", want: Report{HasActive: true, Active: 1, ActiveID: 7}},
+		{in: "REQUESTS=0", wantErr: true},
+		{in: "REQUESTS=4294967297", wantErr: true},
+		{in: "ACTIVE=00", wantErr: true},
+		{in: "ACTIVE=65537", wantErr: true},
+		{in: "ACTIVE=1\nACTIVE_ID=7", wantErr: true},
+		{in: "ACTIVE=1\nACTIVE_USEC=7", wantErr: true},
+		{in: "ACTIVE=0\nACTIVE_ID=7\nACTIVE_USEC=1", wantErr: true},
+		{in: "ACTIVE_ID=7\nACTIVE_USEC=1", wantErr: true},
+		{in: "ACTIVE=1\nACTIVE_ID=0\nACTIVE_USEC=1", wantErr: true},
+		{in: "ACTIVE=1\nACTIVE_ID=1\nACTIVE_USEC=-1", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

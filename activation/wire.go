@@ -3,6 +3,7 @@ package activation
 import (
 	"math"
 	"strconv"
+	"time"
 )
 
 // Keys of the version 1 protocol.
@@ -17,7 +18,16 @@ const (
 	KeyStatus   = "STATUS"
 	KeyStopping = "STOPPING"
 	KeyWatchdog = "WATCHDOG"
+	// Optional reports of requests (section 4, "Requests"), which brokers
+	// that do not know them ignore.
+	KeyRequests   = "REQUESTS"
+	KeyActive     = "ACTIVE"
+	KeyActiveID   = "ACTIVE_ID"
+	KeyActiveUsec = "ACTIVE_USEC"
 )
+
+// MaxRequests is the most one REQUESTS report may count.
+const MaxRequests = 1 << 32
 
 // Handoff is the broker's CONN=1 message: the datagram that carries one
 // accepted connection to a worker (PROTOCOL.md, section 3). The connection's
@@ -89,6 +99,17 @@ type Report struct {
 	Status    string
 	Watchdog  bool
 	Stopping  bool
+	// Requests is REQUESTS: requests finished since the last report of
+	// them (0: none reported).
+	Requests uint64
+	// HasActive is set when ACTIVE is present: Active connections are in
+	// a request now. When Active > 0, ActiveID names the connection whose
+	// request began first and ActiveFor says how long ago (ACTIVE_ID,
+	// ACTIVE_USEC; both optional).
+	HasActive bool
+	Active    int
+	ActiveID  uint64
+	ActiveFor time.Duration
 }
 
 // Message returns r as a Message. Slots and ID are written only when
@@ -115,6 +136,16 @@ func (r Report) Message() Message {
 	}
 	if r.Stopping {
 		m = append(m, Field{KeyStopping, "1"})
+	}
+	if r.Requests != 0 {
+		m = append(m, Field{KeyRequests, strconv.FormatUint(r.Requests, 10)})
+	}
+	if r.HasActive {
+		m = append(m, Field{KeyActive, strconv.Itoa(r.Active)})
+		if r.Active > 0 && r.ActiveID != 0 {
+			m = append(m, Field{KeyActiveID, strconv.FormatUint(r.ActiveID, 10)},
+				Field{KeyActiveUsec, strconv.FormatInt(r.ActiveFor.Microseconds(), 10)})
+		}
 	}
 	return m
 }
@@ -165,5 +196,49 @@ func ParseReport(m Message) (Report, error) {
 		}
 	}
 	r.Status, r.HasStatus = m.Get(KeyStatus)
+	if err := parseRequests(m, &r); err != nil {
+		return Report{}, err
+	}
 	return r, nil
+}
+
+// parseRequests reads the optional REQUESTS, ACTIVE, ACTIVE_ID and
+// ACTIVE_USEC: REQUESTS from 1 to MaxRequests, ACTIVE from 0 to MaxSlots,
+// ACTIVE_ID and ACTIVE_USEC together, and only with ACTIVE > 0.
+func parseRequests(m Message, r *Report) error {
+	if v, ok := m.Get(KeyRequests); ok {
+		n, err := parseUint(KeyRequests, v, 1, MaxRequests)
+		if err != nil {
+			return err
+		}
+		r.Requests = n
+	}
+	v, ok := m.Get(KeyActive)
+	if ok {
+		n, err := parseUint(KeyActive, v, 0, MaxSlots)
+		if err != nil {
+			return err
+		}
+		r.HasActive, r.Active = true, int(n)
+	}
+	id, hasID := m.Get(KeyActiveID)
+	usec, hasUsec := m.Get(KeyActiveUsec)
+	switch {
+	case !hasID && !hasUsec:
+		return nil
+	case hasID != hasUsec:
+		return protocolError("ACTIVE_ID and ACTIVE_USEC go together")
+	case r.Active == 0:
+		return protocolError("ACTIVE_ID without ACTIVE of at least 1")
+	}
+	var err error
+	if r.ActiveID, err = parseUint(KeyActiveID, id, 1, math.MaxUint64); err != nil {
+		return err
+	}
+	us, err := parseUint(KeyActiveUsec, usec, 0, uint64(math.MaxInt64/int64(time.Microsecond)))
+	if err != nil {
+		return err
+	}
+	r.ActiveFor = time.Duration(us) * time.Microsecond
+	return nil
 }

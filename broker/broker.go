@@ -186,22 +186,26 @@ func (b *Broker) Run(ctx context.Context) error {
 
 // Stats are the site's counters and gauges.
 type Stats struct {
-	State      string // "cold", "starting", "running", "failing", "stopping"
-	Workers    int    // running workers, any state
-	Ready      int
-	Busy       int    // ready workers holding at least one connection
-	Queued     int    // connections waiting in the broker for a worker
-	Active     int    // connections held by workers (handoff) or proxied
-	Accepted   uint64 // connections accepted by the broker
-	Served     uint64 // connections finished by a worker
-	Shed       uint64 // connections refused: queue full, no worker ready
-	Failed     uint64 // connections lost: their worker died holding them
-	Restarts   uint64 // workers that exited unexpectedly
-	Spawned    uint64 // workers started
-	Generation int    // bumped by every reload
-	Breaker    string // "closed", "open" (failing: connections refused at once), "half-open" (retrying)
-	LastErr    string
-	ConfigErr  string // the configuration file does not load: the broker runs a saved copy
+	State    string // "cold", "starting", "running", "failing", "stopping"
+	Workers  int    // running workers, any state
+	Ready    int
+	Busy     int    // ready workers holding at least one connection
+	Queued   int    // connections waiting in the broker for a worker
+	Active   int    // connections held by workers (handoff) or proxied
+	Accepted uint64 // connections accepted by the broker
+	Served   uint64 // connections finished by a worker
+	// Requests workers reported finished (PROTOCOL.md: REQUESTS), and of
+	// them a second over the last 10 s; 0 when no worker reports them.
+	Requests       uint64
+	RequestsPerSec float64
+	Shed           uint64 // connections refused: queue full, no worker ready
+	Failed         uint64 // connections lost: their worker died holding them
+	Restarts       uint64 // workers that exited unexpectedly
+	Spawned        uint64 // workers started
+	Generation     int    // bumped by every reload
+	Breaker        string // "closed", "open" (failing: connections refused at once), "half-open" (retrying)
+	LastErr        string
+	ConfigErr      string // the configuration file does not load: the broker runs a saved copy
 }
 
 // StatusLine is the one-line STATUS= text for systemctl status.

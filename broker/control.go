@@ -117,6 +117,8 @@ type WorkerStats struct {
 	Generation int
 	Served     uint64    // connections it finished
 	Held       int       // connections it holds now
+	Busy       int       // of those, in a request now (as it reports, else Held)
+	Requests   uint64    // requests it reported finished
 	Started    time.Time // when it was started
 	RSS        int64     // resident memory in bytes, 0 if unknown
 	Status     string    // its own STATUS= text
@@ -129,8 +131,9 @@ func (b *Broker) Workers(ctx context.Context) ([]WorkerStats, error) {
 	err := b.inspect(ctx, func(p *pool) {
 		for _, w := range p.workers {
 			ws = append(ws, WorkerStats{
-				Pid: w.pid, State: w.state.String(), Generation: w.gen, Served: w.served, Held: w.held,
-				Started: w.started, RSS: rss(w.pid), Status: w.status, Retiring: w.retiring,
+				Pid: w.pid, State: w.state.String(), Generation: w.gen, Served: w.served, Held: w.held, Busy: w.busy(),
+				Requests: w.requests,
+				Started:  w.started, RSS: rss(w.pid), Status: w.status, Retiring: w.retiring,
 			})
 		}
 	})
@@ -146,6 +149,7 @@ func (b *Broker) Status(ctx context.Context) (status.Site, error) {
 		Site: site.Name, Mode: string(site.Mode), State: st.State, Generation: uint32(st.Generation),
 		Accepted: st.Accepted, Served: st.Served, Active: uint32(st.Active), Queued: uint32(st.Queued),
 		Shed: st.Shed, Failed: st.Failed, Restarts: st.Restarts, Breaker: st.Breaker, LastError: st.LastErr,
+		Requests: st.Requests, RequestsPerSec: st.RequestsPerSec,
 	}
 	if st.ConfigErr != "" {
 		out.LastError = "the configuration does not load (running a saved copy): " + st.ConfigErr
@@ -158,6 +162,7 @@ func (b *Broker) Status(ctx context.Context) (status.Site, error) {
 		out.Workers = append(out.Workers, status.Worker{
 			Pid: uint32(w.Pid), State: w.State, Served: w.Served,
 			Started: uint64(w.Started.UnixMicro()), RSS: uint64(w.RSS),
+			Held: uint32(w.Held), Busy: uint32(w.Busy), Requests: w.Requests,
 		})
 	}
 	return out, nil

@@ -183,6 +183,7 @@ func (h *handoff) overdue(w *worker) bool { return true }
 func (h *handoff) tick(p *pool, now time.Time) {
 	h.readQuiet(p)
 	h.checkTaking(p, now)
+	h.checkRequests(p, now)
 	h.pace(p, true)
 }
 

@@ -111,7 +111,14 @@ func testWorker(kind string) error {
 		_, err := ch.Read(make([]byte, 4096)) // until the broker ends the channel
 		return err
 	case "silent":
-		// Never ready; exits when the broker gives up on it.
+		// Never ready; exits when the broker gives up on it: its channel
+		// ends (handoff), or its stop signal comes (no channel: proxy).
+		if os.Getenv("ZSM_CHANNEL_FD") == "" {
+			stop := make(chan os.Signal, 1)
+			signal.Notify(stop, syscall.SIGTERM)
+			<-stop
+			return nil
+		}
 		ch := os.NewFile(3, "channel")
 		ch.Read(make([]byte, 4096))
 		return nil

@@ -36,8 +36,9 @@ type pool struct {
 	nextSpawn time.Time
 	lastConn  time.Time // last connection accepted or finished
 	stats     Stats
-	gen       int // the current generation: new workers belong to it
-	failedGen int // a generation whose worker failed to start
+	rate      rate // of requests, for stats.RequestsPerSec
+	gen       int  // the current generation: new workers belong to it
+	failedGen int  // a generation whose worker failed to start
 
 	statusSent   string    // the STATUS= line last sent
 	ignoredAt    time.Time // when an ignored notify datagram was last logged
@@ -209,6 +210,7 @@ func (p *pool) tick(now time.Time) {
 		p.sdNotify("WATCHDOG=1")
 	}
 	p.m.tick(p, now)
+	p.stats.RequestsPerSec = p.rate.add(now, p.stats.Requests)
 	p.relay.expire(now, p.site.Timeouts.Connect, p.site.Timeouts.FirstByte, p.site.Timeouts.Idle)
 	for _, w := range p.workers {
 		if w.state != wDraining {

@@ -20,6 +20,9 @@ type pending struct {
 	peer     unix.Sockaddr // the client's address, formatted only when needed
 	at       time.Time
 	retries  int // proxy: backends that failed to take it
+	// slowSince is when the request the slow log last logged on it began
+	// (requests.go): each request is logged once.
+	slowSince time.Time
 }
 
 // fd is the connection's socket, whoever holds it.

@@ -42,6 +42,7 @@ func (p *pool) report(w *worker, r activation.Report) {
 	if r.HasStatus {
 		w.status = r.Status
 	}
+	p.requestsReported(w, r)
 	if r.Watchdog {
 		w.lastPing = time.Now()
 	}

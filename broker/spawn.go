@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsm-dev/zsm/activation"
 	"github.com/zsm-dev/zsm/internal/config"
 	"github.com/zsm-dev/zsm/internal/event"
 )
@@ -66,7 +67,7 @@ func workerEnv(base []string, site *config.Site, extra ...string) []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET",
-			"WATCHDOG_USEC", "WATCHDOG_PID", "ZSM_CHANNEL_FD", "ZSM_PROTOCOL", "ZSM_CONFIG":
+			"WATCHDOG_USEC", "WATCHDOG_PID", "ZSM_CHANNEL_FD", "ZSM_PROTOCOL", "ZSM_CONFIG", activation.EnvStackSignal:
 			continue
 		}
 		if _, ok := site.Environment[k]; ok {
@@ -85,6 +86,10 @@ func workerEnv(base []string, site *config.Site, extra ...string) []string {
 func (p *pool) env(watchdogVar string, extra ...string) []string {
 	if d := p.site.Timeouts.Watchdog; d > 0 {
 		extra = append(extra, fmt.Sprintf("%s=%d", watchdogVar, d.Microseconds()))
+	}
+	if sig := p.site.SlowLogSignal; sig != "" {
+		// Workers on the activation package write their stacks on it.
+		extra = append(extra, fmt.Sprintf("%s=%d", activation.EnvStackSignal, int(sig.Num())))
 	}
 	return workerEnv(p.b.cfg.Env, p.site, extra...)
 }

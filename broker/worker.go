@@ -49,15 +49,25 @@ type worker struct {
 	status   string // its own STATUS= text
 	lastPing time.Time
 
-	slots     int    // connections it takes at once
-	held      int    // connections it holds
-	full      bool   // it refused a connection (a full channel): wait for a DONE
-	suspect   bool   // the mode suspects it stopped taking connections: none go to it
-	stuck     bool   // it stopped taking connections: draining until a replacement is ready
-	signaled  bool   // it got its stop signal
-	served    uint64 // connections it finished
-	lastUse   uint64 // dispatch sequence of its last connection, for FIFO
-	idleSince time.Time
+	slots    int    // connections it takes at once
+	held     int    // connections it holds
+	full     bool   // it refused a connection (a full channel): wait for a DONE
+	suspect  bool   // the mode suspects it stopped taking connections: none go to it
+	stuck    bool   // it stopped taking connections: draining until a replacement is ready
+	signaled bool   // it got its stop signal
+	served   uint64 // connections it finished
+	// What it reports of requests (PROTOCOL.md: REQUESTS, ACTIVE): how
+	// many it finished, and, once it has said ACTIVE, how many of its
+	// connections are in one, which began first and how long before
+	// activeAt.
+	requests      uint64
+	reportsActive bool
+	active        int
+	activeID      uint64
+	activeFor     time.Duration
+	activeAt      time.Time
+	lastUse       uint64 // dispatch sequence of its last connection, for FIFO
+	idleSince     time.Time
 
 	retiring    string  // why it is being recycled; "" when it is not
 	replacement *worker // the worker started to take its place
@@ -87,6 +97,7 @@ const (
 	causeGone               // its channel ended under it: it is going away
 	causeLate               // not ready within the start timeout: killed at once
 	causeStuck              // it stopped taking what it was handed: replaced, then stopped
+	causeHung               // a request ran past timeouts.request: replaced, then stopped
 )
 
 // becameReady moves a starting worker to ready, taking slots connections
@@ -168,7 +179,7 @@ func (p *pool) draining(w *worker, c cause, reason string, now time.Time) {
 		// Nothing to tell it: it is going away.
 		w.terminateAt(now.Add(p.site.Timeouts.Stop), now, p.site.Timeouts.Stop)
 		return
-	case causeStuck:
+	case causeStuck, causeHung:
 		w.stuck, w.suspect = true, false
 		w.fate = fateCounted
 		p.stats.Restarts++

@@ -67,10 +67,16 @@ type Site struct {
 	// StopSignal (stop_signal) asks a worker to stop gracefully: gunicorn
 	// and uWSGI stop gracefully on TERM, nginx on QUIT. Default "TERM".
 	StopSignal Signal
-	Pool       Pool
-	Timeouts   Timeouts
-	Backend    *Backend // proxy mode only, nil otherwise
-	Status     *Address // the site's own status page, nil when none
+	// SlowLog (slow_log), handoff mode: a request (a connection, for
+	// workers that report no requests) that has run this long is logged
+	// once, and the worker gets SlowLogSignal (slow_log_signal), when set,
+	// to write its stacks to its own log. 0: no slow log.
+	SlowLog       time.Duration
+	SlowLogSignal Signal
+	Pool          Pool
+	Timeouts      Timeouts
+	Backend       *Backend // proxy mode only, nil otherwise
+	Status        *Address // the site's own status page, nil when none
 	// StatusPublic (status.public) lets the broker serve the status page
 	// on an address other hosts can reach (Address.Public); see
 	// StatusAllowed.
@@ -138,6 +144,11 @@ type Timeouts struct {
 	// Drain: proxy mode, a retiring instance is out of rotation and its
 	// connections have this long to end before it gets the stop signal.
 	Drain time.Duration
+	// Request: handoff mode, a worker whose request (a connection, for
+	// workers that report no requests) has run this long is replaced: its
+	// replacement ready first, then its stop signal, then SIGKILL. 0: no
+	// limit.
+	Request time.Duration
 	// Idle: proxy mode, a client and its backend that exchange no byte
 	// for this long are both closed.
 	Idle time.Duration

@@ -79,6 +79,7 @@ func (s *Site) Validate() error {
 	if _, err := ParseSignal(string(s.StopSignal)); err != nil {
 		ps.add("stop_signal", "Invalid signal", "%s.", err)
 	}
+	ps.requests(s)
 	ps.directory(s.Directory)
 	ps.environment(s.Environment)
 	ps.pool(&s.Pool)
@@ -184,6 +185,42 @@ func (ps *Problems) timeouts(t *Timeouts) {
 	ps.durationIn("timeouts.first_byte", t.FirstByte, MinWait, MaxWait)
 	ps.durationIn("timeouts.drain", t.Drain, 0, MaxStopTimeout)
 	ps.durationIn("timeouts.idle", t.Idle, MinTimeout, MaxStopTimeout)
+}
+
+// requests checks the keys that watch requests: handoff mode only (the
+// broker sees no connection in listen mode; proxy mode has
+// timeouts.first_byte), within their bounds, and a slow-log signal that
+// is not the stop signal.
+func (ps *Problems) requests(s *Site) {
+	handoffOnly := func(key string) {
+		if s.Mode.valid() && s.Mode != Handoff {
+			ps.add(key, "Handoff mode only", "%s applies to mode = \"handoff\", where the broker sees each connection; site %q uses mode %q.",
+				key, s.Name, s.Mode)
+		}
+	}
+	if s.Timeouts.Request != 0 {
+		ps.durationIn("timeouts.request", s.Timeouts.Request, MinTimeout, MaxStopTimeout)
+		handoffOnly("timeouts.request")
+	}
+	if s.SlowLog != 0 {
+		ps.durationIn("slow_log", s.SlowLog, MinWait, MaxStopTimeout)
+		handoffOnly("slow_log")
+	}
+	if s.SlowLogSignal == "" {
+		return
+	}
+	sig, err := ParseSignal(string(s.SlowLogSignal))
+	stop, _ := ParseSignal(string(s.StopSignal))
+	switch {
+	case err != nil:
+		ps.add("slow_log_signal", "Invalid signal", "%s.", err)
+	case s.SlowLog == 0:
+		ps.add("slow_log_signal", "No slow log", "slow_log_signal is sent with a slow_log entry; set slow_log too.")
+	case sig == stop:
+		ps.add("slow_log_signal", "Invalid signal", "slow_log_signal cannot be the stop signal (%s).", stop)
+	case sig == "KILL":
+		ps.add("slow_log_signal", "Invalid signal", "SIGKILL cannot be caught: it would end the worker and every request it holds.")
+	}
 }
 
 // backend checks that a backend is there exactly in proxy mode, and what

@@ -34,6 +34,8 @@ const (
 	Stored                      // accepted connections kept for the next broker
 	AcceptFailed                // accept(2) failed on a listening socket
 	WorkerStuck                 // a worker stopped taking the connections it is handed
+	SlowRequest                 // a request ran longer than slow_log
+	RequestTimeout              // a request ran longer than timeouts.request: its worker is replaced
 
 	numKinds
 )
@@ -62,6 +64,8 @@ var names = [numKinds]string{
 	Stored:          "connections-stored",
 	AcceptFailed:    "accept-failed",
 	WorkerStuck:     "worker-stuck",
+	SlowRequest:     "slow-request",
+	RequestTimeout:  "request-timeout",
 }
 
 // String is the kind's stable name, e.g. "worker-crashed".

@@ -64,6 +64,8 @@ var MessageIDs = map[event.Kind]string{
 	event.AcceptFailed:    "4f9828e998c75de79176bbc72a527cbb",
 	event.Notice:          "15f75ca0f29953ddb80d96f62c1bb7bb",
 	event.WorkerStuck:     "c67d6edc63a1bf434f4e198fd0db987f",
+	event.SlowRequest:     "f7cffb6712cf41d0b24b83f983bd92f7",
+	event.RequestTimeout:  "5dc7b1cddb644fdfb9203db6001682ce",
 }
 
 // Sender writes one entry: a Writer's Send.

@@ -60,6 +60,15 @@ site "full" {
     cpu    = "150%"
   }
 }
+site "timed" {
+  listen          = ["127.0.0.1:8090"]
+  command         = ["/usr/bin/app"]
+  slow_log        = "2s"
+  slow_log_signal = "USR1"
+  timeouts {
+    request = "30s"
+  }
+}
 `
 
 func TestSaveLoadKeepsEverything(t *testing.T) {

@@ -92,6 +92,8 @@ var (
 			{Name: "environment"},
 			{Name: "eager"},
 			{Name: "stop_signal"},
+			{Name: "slow_log"},
+			{Name: "slow_log_signal"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "pool"}, {Type: "timeouts"}, {Type: "backend"}, {Type: "status"}, {Type: "limits"},
@@ -104,7 +106,7 @@ var (
 	timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "start"}, {Name: "stop"}, {Name: "watchdog"},
 		{Name: "handoff"}, {Name: "queue"}, {Name: "connect"}, {Name: "first_byte"},
-		{Name: "drain"}, {Name: "idle"},
+		{Name: "drain"}, {Name: "idle"}, {Name: "request"},
 	}}
 	backendSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address", Required: true}, {Name: "ports", Required: true},

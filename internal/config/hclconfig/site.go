@@ -134,11 +134,18 @@ func (sd *siteDecoder) attributes(at hcl.Attributes) {
 	}
 	sd.environment(at["environment"])
 	sd.value("eager", at["eager"], &s.Eager)
-	if v, ok := sd.text("stop_signal", at["stop_signal"]); ok {
+	sd.signal("stop_signal", at["stop_signal"], &s.StopSignal)
+	sd.duration("slow_log", at["slow_log"], &s.SlowLog)
+	sd.signal("slow_log_signal", at["slow_log_signal"], &s.SlowLogSignal)
+}
+
+// signal decodes a signal's name (config.ParseSignal).
+func (sd *siteDecoder) signal(key string, a *hcl.Attribute, dst *config.Signal) {
+	if v, ok := sd.text(key, a); ok {
 		if sig, err := config.ParseSignal(v); err != nil {
-			sd.fail("stop_signal", "Invalid signal", "%s.", err)
+			sd.fail(key, "Invalid signal", "%s.", err)
 		} else {
-			s.StopSignal = sig
+			*dst = sig
 		}
 	}
 }
@@ -163,6 +170,7 @@ func (sd *siteDecoder) blocks(blocks hcl.Blocks) {
 		sd.duration("timeouts.first_byte", at["first_byte"], &t.FirstByte)
 		sd.duration("timeouts.drain", at["drain"], &t.Drain)
 		sd.duration("timeouts.idle", at["idle"], &t.Idle)
+		sd.duration("timeouts.request", at["request"], &t.Request)
 	}
 	if b := bs["backend"]; b != nil {
 		sd.backend(b.Body)
