@@ -10,10 +10,11 @@ all: build
 
 # zsm is built static (no cgo): it starts twice per cold start (the broker,
 # then the exec shim of each worker), and a static binary starts about 1 ms
-# sooner here (BENCHMARKS.md).
+# sooner here (BENCHMARKS.md). -buildvcs=auto records the commit of a
+# clone's build for --version (internal/version), whatever GOFLAGS says.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/zsm ./contrib/workers/hello
-	$(GO) build -o $(BIN)/ ./cmd/zsmgen
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/zsm ./contrib/workers/hello
+	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/zsmgen
 
 # The bundled example: contrib/examples/hello.hcl, through systemd's user
 # manager when one runs, else with the broker binding its own sockets.

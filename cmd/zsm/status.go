@@ -124,6 +124,9 @@ func detail(w io.Writer, s status.Site, now time.Time) error {
 	fmt.Fprintf(w, "connections: %d accepted, %d served, %d active, %d queued, %d shed, %d failed\n",
 		s.Accepted, s.Served, s.Active, s.Queued, s.Shed, s.Failed)
 	fmt.Fprintf(w, "restarts:    %d\n", s.Restarts)
+	if s.Version != "" {
+		fmt.Fprintf(w, "broker:      zsm %s\n", s.Version)
+	}
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error:  %s\n", s.LastError)
 	}

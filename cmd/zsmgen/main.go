@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 func main() {
@@ -29,6 +31,8 @@ without systemd (docs/nosystemd.md):
   crontab FILE   print crontab lines that start each broker at boot and
                  every minute if it has stopped, for your own crontab
                  [--zsm PATH] [--pidfile-dir DIR] [--site NAME] [--log DEST]
+
+  version        print zsmgen's version (also --version)
 `
 
 // errReported means the problem was already printed: exit 1 quietly.
@@ -51,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = rcCmd(args[1:], stdout, stderr)
 	case "crontab":
 		err = crontabCmd(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "zsmgen", version.Read())
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

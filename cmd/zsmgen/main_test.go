@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 const twoSites = `site "blog" {
@@ -244,5 +246,20 @@ func TestUnitsDefaultDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config", "systemd", "user", "zsm@.service")); err != nil {
 		t.Errorf("units not in $XDG_CONFIG_HOME/systemd/user: %v", err)
+	}
+}
+
+// TestVersion: `zsmgen --version` and `zsmgen version` print the build's
+// version on stdout and exit 0.
+func TestVersion(t *testing.T) {
+	want := "zsmgen " + version.Read().String() + "\n"
+	for _, arg := range []string{"--version", "version"} {
+		code, out, errOut := zsmgen(t, arg)
+		if code != 0 || out != want || errOut != "" {
+			t.Errorf("zsmgen %s: exit %d, stdout %q, stderr %q; want 0, %q", arg, code, out, errOut, want)
+		}
+	}
+	if !strings.Contains(want, " (go1.") {
+		t.Errorf("the version line %q does not name the toolchain", want)
 	}
 }

@@ -149,7 +149,7 @@ func values(st status.Site) map[string]any {
 		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
 		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
-		"Events": events,
+		"Events": events, "Version": st.Version,
 	}
 }
 

@@ -200,7 +200,7 @@ func TestJSONFieldNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	siteFields := []string{"Accepted", "Active", "Breaker", "Events", "Failed", "Generation", "LastError", "LogDropped", "Mode",
-		"Queued", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
+		"Queued", "Restarts", "Served", "Shed", "Site", "State", "Version", "Workers"}
 	workerFields := []string{"Pid", "RSS", "Served", "Started", "State"}
 	for _, s := range got {
 		if diff := cmp.Diff(siteFields, slices.Sorted(maps.Keys(s))); diff != "" {

@@ -105,6 +105,9 @@ th{letter-spacing:0}
 <div><dt>Generation</dt><dd>{{.Generation}}</dd></div>
 <div><dt>Breaker</dt><dd><span class="badge tone-{{.BreakerTone}}">{{or .Breaker "unknown"}}</span></dd></div>
 <div><dt>Workers</dt><dd>{{len .Rows}} ({{.Ready}} ready)</dd></div>
+{{- with .Version}}
+<div><dt>zsm</dt><dd>{{.}}</dd></div>
+{{- end}}
 </dl>
 {{- with .LastError}}
 <div class="lasterror">
