@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParseCost$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzFormat$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzListenFDs -fuzztime $(FUZZTIME)
 	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)

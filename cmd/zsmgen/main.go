@@ -20,6 +20,8 @@ commands:
   check FILE     validate FILE; print every problem as file:line:col
   units FILE     write systemd user units for FILE's sites
                  [--out DIR] [--dry-run] [--zsm PATH]
+  fmt FILE...    rewrite each FILE in the canonical layout; name those changed
+                 [--check]: change nothing, name those not formatted, exit 1 if any
 
 without systemd (docs/nosystemd.md):
   inittab FILE   print /etc/inittab lines that run and respawn each broker
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout, stderr)
 	case "units":
 		err = unitsCmd(args[1:], stdout, stderr)
+	case "fmt":
+		err = fmtCmd(args[1:], stdout, stderr)
 	case "inittab":
 		err = inittabCmd(args[1:], stdout, stderr)
 	case "rc":
