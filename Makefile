@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo deps test check lint unit fuzz bench faults clean
+.PHONY: all build demo deb deps test check lint unit fuzz bench faults clean
 
 all: build
 
@@ -20,6 +20,14 @@ build:
 # manager when one runs, else with the broker binding its own sockets.
 demo: build
 	contrib/demo.sh
+
+# The Debian package, built with dpkg-deb into $(DEBDIR)/zsm_VERSION_ARCH.deb:
+# the binaries, man pages, completions, docs and examples
+# (contrib/deb/build says where each goes). .ci/deb-smoke installs, uses
+# and removes it.
+DEBDIR ?= $(BIN)
+deb:
+	contrib/deb/build $(DEBDIR)
 
 # What the tests need from Debian (chromium, shellcheck, systemd, dbus, ...):
 # installed with apt-get when missing and root; otherwise one line says what

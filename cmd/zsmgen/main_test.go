@@ -263,3 +263,29 @@ func TestVersion(t *testing.T) {
 		t.Errorf("the version line %q does not name the toolchain", want)
 	}
 }
+
+// TestFindZSM: without --zsm, units run the zsm beside zsmgen (installed:
+// /usr/bin/zsm beside /usr/bin/zsmgen; in a clone: bin/zsm), else the one
+// on $PATH, else zsmgen says to pass --zsm.
+func TestFindZSM(t *testing.T) {
+	root := t.TempDir()
+	usrBin, other := filepath.Join(root, "usr", "bin"), filepath.Join(root, "other")
+	for _, p := range []string{filepath.Join(usrBin, "zsmgen"), filepath.Join(usrBin, "zsm"), filepath.Join(other, "zsm")} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", other)
+	if got, err := findZSM(filepath.Join(usrBin, "zsmgen")); err != nil || got != filepath.Join(usrBin, "zsm") {
+		t.Errorf("findZSM beside a zsm = %q, %v; want %s", got, err, filepath.Join(usrBin, "zsm"))
+	}
+	lone := filepath.Join(root, "lone", "zsmgen")
+	if got, err := findZSM(lone); err != nil || got != filepath.Join(other, "zsm") {
+		t.Errorf("findZSM with none beside = %q, %v; want the one on $PATH, %s", got, err, filepath.Join(other, "zsm"))
+	}
+	t.Setenv("PATH", filepath.Join(root, "empty"))
+	if _, err := findZSM(lone); err == nil || !strings.Contains(err.Error(), "--zsm") {
+		t.Errorf("findZSM with none anywhere: %v; want an error naming --zsm", err)
+	}
+}
