@@ -4,21 +4,31 @@ GO      ?= go
 BIN     := bin
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo deps test check lint unit fuzz bench faults clean
+.PHONY: all build demo deb deps test check lint unit fuzz bench faults clean
 
 all: build
 
 # zsm and zsm-exec are built static (no cgo): a cold start runs the broker
 # (zsm), then the exec shim (zsm-exec) of each worker, and a static binary
-# starts about 1 ms sooner here (BENCHMARKS.md).
+# starts about 1 ms sooner here (BENCHMARKS.md). -buildvcs=auto records the
+# commit of a clone's build for --version (internal/version), whatever
+# GOFLAGS says.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/zsm ./cmd/zsm-exec ./contrib/workers/hello
-	$(GO) build -o $(BIN)/ ./cmd/zsmgen
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/zsm ./cmd/zsm-exec ./contrib/workers/hello
+	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/zsmgen
 
 # The bundled example: contrib/examples/hello.hcl, through systemd's user
 # manager when one runs, else with the broker binding its own sockets.
 demo: build
 	contrib/demo.sh
+
+# The Debian package, built with dpkg-deb into $(DEBDIR)/zsm_VERSION_ARCH.deb:
+# the binaries, man pages, completions, docs and examples
+# (contrib/deb/build says where each goes). .ci/deb-smoke installs, uses
+# and removes it.
+DEBDIR ?= $(BIN)
+deb:
+	contrib/deb/build $(DEBDIR)
 
 # What the tests need from Debian (chromium, shellcheck, systemd, dbus, ...):
 # installed with apt-get when missing and root; otherwise one line says what
@@ -59,6 +69,7 @@ fuzz:
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzParseCost$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config/hclconfig -run '^$$' -fuzz '^FuzzFormat$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./activation -run '^$$' -fuzz FuzzListenFDs -fuzztime $(FUZZTIME)
 	$(GO) test ./units -run '^$$' -fuzz . -fuzztime $(FUZZTIME)

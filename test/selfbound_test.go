@@ -69,30 +69,34 @@ func (s *selfBoundSite) serve(t *testing.T, extra ...string) *running {
 	return start(t, cmd)
 }
 
-// firstLine waits for the broker's first log line (or its exit) and returns it.
-func firstLine(t *testing.T, r *running) string {
+// startLines waits for the broker's first two log lines (or its exit) and
+// returns them.
+func startLines(t *testing.T, r *running) (string, string) {
 	t.Helper()
-	systemdtest.Eventually(t, 20*time.Second, "the broker's first log line", func() bool {
-		return strings.Contains(r.output.String(), "\n") || r.exited()
+	systemdtest.Eventually(t, 20*time.Second, "the broker's first log lines", func() bool {
+		return strings.Count(r.output.String(), "\n") >= 2 || r.exited()
 	})
-	line, _, ok := strings.Cut(r.output.String(), "\n")
-	if !ok {
-		t.Fatalf("the broker exited (%v) before logging a line:\n%s", r.err, r.output)
+	lines := strings.SplitN(r.output.String(), "\n", 3)
+	if len(lines) < 3 {
+		t.Fatalf("the broker exited (%v) before logging two lines:\n%s", r.err, r.output)
 	}
-	return line
+	return lines[0], lines[1]
 }
 
-// startServing starts the broker and checks that it says it bound the
-// sockets itself.
+// startServing starts the broker and checks that it says which zsm it is,
+// then that it bound the sockets itself.
 func (s *selfBoundSite) startServing(t *testing.T) *running {
 	t.Helper()
 	r := s.serve(t)
-	line := firstLine(t, r)
+	first, second := startLines(t, r)
 	if r.exited() {
 		t.Fatalf("zsm serve exited (%v):\n%s", r.err, r.output)
 	}
-	if !regexp.MustCompile(`\bbound\b`).MatchString(line) || strings.Contains(line, "systemd passed") {
-		t.Errorf("first log line %q; want it to say the broker bound the sockets itself", line)
+	if !strings.Contains(first, "zsm starting") || !strings.Contains(first, "version=") {
+		t.Errorf("first log line %q; want it to say zsm starting, with its version", first)
+	}
+	if !regexp.MustCompile(`\bbound\b`).MatchString(second) || strings.Contains(second, "systemd passed") {
+		t.Errorf("second log line %q; want it to say the broker bound the sockets itself", second)
 	}
 	return r
 }

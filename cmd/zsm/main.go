@@ -4,13 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/zsm-dev/zsm/internal/shim"
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 const usage = `usage: zsm COMMAND [ARGS]
@@ -29,14 +31,18 @@ commands:
   status --serve ADDR                 a web page of every site (HTML, ?json,
                                       /metrics), at 127.0.0.1:PORT or unix:PATH
   drain SITE                          stop a site's workers gracefully
+  version                             print zsm's version (also --version)
 `
 
 // errUsage marks a command-line mistake: exit status 2.
 var errUsage = errors.New("usage")
 
-func run(args []string) int {
+// run is the command line: its exit status. Commands print their own
+// output and errors; run prints usage, the version and what a command
+// returned.
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
@@ -46,16 +52,19 @@ func run(args []string) int {
 	case "reload":
 		err = reload(args[1:])
 	case "status":
-		err = statusCmd(args[1:], os.Stdout)
+		err = statusCmd(args[1:], stdout)
 	case "drain":
 		err = drain(args[1:])
 	case shim.Command:
 		err = shim.Main(args[1:], nil)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "zsm", version.Read())
+		return 0
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "zsm: unknown command %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "zsm: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
 	var ee exitError
@@ -63,12 +72,12 @@ func run(args []string) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
-		fmt.Fprintln(os.Stderr, "zsm:", err)
+		fmt.Fprintln(stderr, "zsm:", err)
 		return ee.code
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "zsm:", err)
+		fmt.Fprintln(stderr, "zsm:", err)
 		return 1
 	}
 }

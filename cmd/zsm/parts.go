@@ -192,9 +192,11 @@ func newBusSink() *busSink {
 }
 
 // switchControl is the site's Controller for the control planes: the
-// fallback while the configuration does not load, then the broker.
+// fallback while the configuration does not load, then the broker. Its
+// status carries the broker's version.
 type switchControl struct {
-	c atomic.Pointer[control.Controller]
+	c       atomic.Pointer[control.Controller]
+	version string // set before the control planes start
 }
 
 func (s *switchControl) set(c control.Controller) { s.c.Store(&c) }
@@ -206,9 +208,14 @@ func (s *switchControl) get() control.Controller {
 	return nil
 }
 
-func (s *switchControl) Status(ctx context.Context) (status.Site, error) { return s.get().Status(ctx) }
-func (s *switchControl) Reload(ctx context.Context) error                { return s.get().Reload(ctx) }
-func (s *switchControl) Drain(ctx context.Context) error                 { return s.get().Drain(ctx) }
+func (s *switchControl) Status(ctx context.Context) (status.Site, error) {
+	st, err := s.get().Status(ctx)
+	st.Version = s.version
+	return st, err
+}
+
+func (s *switchControl) Reload(ctx context.Context) error { return s.get().Reload(ctx) }
+func (s *switchControl) Drain(ctx context.Context) error  { return s.get().Drain(ctx) }
 func (s *switchControl) SetPool(ctx context.Context, minIdle, max int) error {
 	return s.get().SetPool(ctx, minIdle, max)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/zsm-dev/zsm/internal/sdnotify"
 	"github.com/zsm-dev/zsm/internal/snapshot"
 	"github.com/zsm-dev/zsm/internal/sockets"
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 // server is one site's broker with what surrounds it: its pid file, log,
@@ -84,6 +85,7 @@ func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err e
 		fmt.Fprintln(os.Stderr, "zsm:", s.log.note)
 	}
 	s.events = event.Tee(s.log.events, s.bus.queue, s.recent)
+	s.started()
 	if s.passed, s.stored, err = sockets.Passed(sockets.OSEnv); err != nil {
 		return nil, err
 	}
@@ -92,6 +94,20 @@ func newServer(o serveOptions, daemonChild bool, env []string) (_ *server, err e
 		return s, s.withoutConfig(err)
 	}
 	return s, s.start(site)
+}
+
+// started is the broker's first log line: which zsm this is.
+func (s *server) started() {
+	v := version.Read()
+	attrs := []slog.Attr{slog.String("version", v.Version)}
+	if v.Revision != "" {
+		attrs = append(attrs, slog.String("revision", v.Revision))
+	}
+	if v.Modified {
+		attrs = append(attrs, slog.Bool("modified", true))
+	}
+	s.ctl.version = v.String()
+	s.notice(slog.LevelInfo, "zsm starting", attrs...)
 }
 
 // close releases what newServer opened, the log last.

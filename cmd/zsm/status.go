@@ -180,6 +180,9 @@ func detail(w io.Writer, s status.Site, now time.Time) error {
 	if len(s.Listen) > 0 {
 		fmt.Fprintf(w, "listen:      %s\n", strings.Join(s.Listen, ", "))
 	}
+	if s.Version != "" {
+		fmt.Fprintf(w, "broker:      zsm %s\n", s.Version)
+	}
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error:  %s\n", s.LastError)
 	}

@@ -20,7 +20,7 @@ var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 var sites = []status.Site{{
 	Site: "blog", Mode: "handoff", State: "running", Generation: 3, Accepted: 18342, Served: 18330,
-	Active: 3, Shed: 7, Failed: 2, Restarts: 1, Breaker: "closed", LogDropped: 12,
+	Active: 3, Shed: 7, Failed: 2, Restarts: 1, Breaker: "closed", LogDropped: 12, Version: "v1.2.0 (go1.26.8)",
 	Events: []status.Event{
 		{Time: uint64(now.Add(-3 * time.Second).UnixMicro()), Kind: "worker-started", Level: "INFO", Message: "worker started pid=41990 worker=2 generation=3 command=./blog"},
 		{Time: uint64(now.Add(-2 * time.Second).UnixMicro()), Kind: "worker-crashed", Level: "WARN", Message: `worker exited unexpectedly pid=41236 worker=1 generation=3 status="killed by SIGKILL" served=39 lost=1`},

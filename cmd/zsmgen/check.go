@@ -46,15 +46,8 @@ func loadDigest(path string, stderr io.Writer) (*config.File, string, error) {
 	}
 	home, _ := os.UserHomeDir()
 	f, err := hclconfig.Parse(path, src, hclconfig.Options{Home: home})
-	var ce *hclconfig.Error
-	if errors.As(err, &ce) {
-		fmt.Fprintln(stderr, ce.Error())
-		n := len(ce.Diagnostics)
-		fmt.Fprintf(stderr, "%d problem%s in %s\n", n, plural(n), path)
-		return nil, "", errReported
-	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", problems(path, err, stderr)
 	}
 	for _, w := range f.Warnings {
 		fmt.Fprintln(stderr, warning(w))
@@ -63,6 +56,20 @@ func loadDigest(path string, stderr io.Writer) (*config.File, string, error) {
 		fmt.Fprintf(stderr, "%d warning%s in %s\n", n, plural(n), path)
 	}
 	return f, snapshot.Digest(f.Path, home, src), nil
+}
+
+// problems prints a file's problems (an *hclconfig.Error), each as
+// file:line:col with its line, and their count; it returns errReported.
+// Another error it returns as it is.
+func problems(path string, err error, stderr io.Writer) error {
+	var ce *hclconfig.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	fmt.Fprintln(stderr, ce.Error())
+	n := len(ce.Diagnostics)
+	fmt.Fprintf(stderr, "%d problem%s in %s\n", n, plural(n), path)
+	return errReported
 }
 
 // warning formats w as "FILE:LINE:COL: WARNING: Summary: Detail".

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 func main() {
@@ -18,6 +20,8 @@ commands:
   check FILE     validate FILE; print every problem as file:line:col
   units FILE     write systemd user units for FILE's sites
                  [--out DIR] [--dry-run] [--zsm PATH]
+  fmt FILE...    rewrite each FILE in the canonical layout; name those changed
+                 [--check]: change nothing, name those not formatted, exit 1 if any
 
 without systemd (docs/nosystemd.md):
   inittab FILE   print /etc/inittab lines that run and respawn each broker
@@ -29,6 +33,8 @@ without systemd (docs/nosystemd.md):
   crontab FILE   print crontab lines that start each broker at boot and
                  every minute if it has stopped, for your own crontab
                  [--zsm PATH] [--pidfile-dir DIR] [--site NAME] [--log DEST]
+
+  version        print zsmgen's version (also --version)
 `
 
 // errReported means the problem was already printed: exit 1 quietly.
@@ -45,12 +51,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout, stderr)
 	case "units":
 		err = unitsCmd(args[1:], stdout, stderr)
+	case "fmt":
+		err = fmtCmd(args[1:], stdout, stderr)
 	case "inittab":
 		err = inittabCmd(args[1:], stdout, stderr)
 	case "rc":
 		err = rcCmd(args[1:], stdout, stderr)
 	case "crontab":
 		err = crontabCmd(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "zsmgen", version.Read())
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

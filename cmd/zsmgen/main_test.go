@@ -10,6 +10,7 @@ import (
 
 	"github.com/zsm-dev/zsm/internal/linger"
 	"github.com/zsm-dev/zsm/internal/snapshot"
+	"github.com/zsm-dev/zsm/internal/version"
 )
 
 const twoSites = `site "blog" {
@@ -334,5 +335,46 @@ func TestUnitsLinger(t *testing.T) {
 	}
 	if code, stdout, stderr := zsmgen(t, "units", "--zsm", "/bin/true", cfg); code != 0 || stderr != "" {
 		t.Errorf("lingering on: exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+}
+
+// TestVersion: `zsmgen --version` and `zsmgen version` print the build's
+// version on stdout and exit 0.
+func TestVersion(t *testing.T) {
+	want := "zsmgen " + version.Read().String() + "\n"
+	for _, arg := range []string{"--version", "version"} {
+		code, out, errOut := zsmgen(t, arg)
+		if code != 0 || out != want || errOut != "" {
+			t.Errorf("zsmgen %s: exit %d, stdout %q, stderr %q; want 0, %q", arg, code, out, errOut, want)
+		}
+	}
+	if !strings.Contains(want, " (go1.") {
+		t.Errorf("the version line %q does not name the toolchain", want)
+	}
+}
+
+// TestFindZSM: without --zsm, units run the zsm beside zsmgen (installed:
+// /usr/bin/zsm beside /usr/bin/zsmgen; in a clone: bin/zsm), else the one
+// on $PATH, else zsmgen says to pass --zsm.
+func TestFindZSM(t *testing.T) {
+	root := t.TempDir()
+	usrBin, other := filepath.Join(root, "usr", "bin"), filepath.Join(root, "other")
+	for _, p := range []string{filepath.Join(usrBin, "zsmgen"), filepath.Join(usrBin, "zsm"), filepath.Join(other, "zsm")} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", other)
+	if got, err := findZSM(filepath.Join(usrBin, "zsmgen")); err != nil || got != filepath.Join(usrBin, "zsm") {
+		t.Errorf("findZSM beside a zsm = %q, %v; want %s", got, err, filepath.Join(usrBin, "zsm"))
+	}
+	lone := filepath.Join(root, "lone", "zsmgen")
+	if got, err := findZSM(lone); err != nil || got != filepath.Join(other, "zsm") {
+		t.Errorf("findZSM with none beside = %q, %v; want the one on $PATH, %s", got, err, filepath.Join(other, "zsm"))
+	}
+	t.Setenv("PATH", filepath.Join(root, "empty"))
+	if _, err := findZSM(lone); err == nil || !strings.Contains(err.Error(), "--zsm") {
+		t.Errorf("findZSM with none anywhere: %v; want an error naming --zsm", err)
 	}
 }

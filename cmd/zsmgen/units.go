@@ -127,7 +127,15 @@ func zsmPath(flagValue string) (string, error) {
 	if flagValue != "" {
 		return filepath.Abs(flagValue)
 	}
-	if self, err := os.Executable(); err == nil {
+	self, _ := os.Executable()
+	return findZSM(self)
+}
+
+// findZSM returns the zsm beside self, the running zsmgen (so /usr/bin/zsm
+// for the packaged /usr/bin/zsmgen, and a clone's bin/zsm for its
+// bin/zsmgen), else the one on $PATH.
+func findZSM(self string) (string, error) {
+	if self != "" {
 		p := filepath.Join(filepath.Dir(self), "zsm")
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p, nil

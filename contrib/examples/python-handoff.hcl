@@ -10,8 +10,8 @@
 #   systemctl --user enable --now zsm@hello-py.socket
 #   curl http://127.0.0.1:8081/          # "hello from python"
 site "hello-py" {
-  listen   = ["127.0.0.1:8081", "unix:hello-py.sock"] # unix paths are relative to $XDG_RUNTIME_DIR
-  mode     = "handoff"
+  listen = ["127.0.0.1:8081", "unix:hello-py.sock"] # unix paths are relative to $XDG_RUNTIME_DIR
+  mode   = "handoff"
   # Run without a shell; python3 is found on $PATH. The script's path is
   # relative to the working directory, which defaults to this file's directory.
   command  = ["python3", "../workers/python/hello_worker.py"]

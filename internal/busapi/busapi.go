@@ -150,7 +150,7 @@ func values(st status.Site) map[string]any {
 		"Requests": st.Requests, "RequestsPerSec": st.RequestsPerSec,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
 		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
-		"Events": events,
+		"Events": events, "Version": st.Version,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -285,6 +286,35 @@ func TestDocGo(t *testing.T) {
 		f, err := parser.ParseFile(token.NewFileSet(), "doc.go", src, parser.ParseComments)
 		if err != nil || f.Doc == nil {
 			t.Errorf("%s/doc.go has no package comment", strings.TrimPrefix(p.ImportPath, module+"/"))
+		}
+	}
+}
+
+// TestReadmeOpens: the README's first code block is the two set-up
+// commands, `make demo` and `make test`, and the lines before it say how
+// to install zsm: the Debian package, or go install.
+func TestReadmeOpens(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok := strings.Cut(string(b), "\n```sh\n")
+	block, _, closed := strings.Cut(rest, "\n```\n")
+	if !ok || !closed {
+		t.Fatal("README.md has no ```sh code block")
+	}
+	var commands []string
+	for _, line := range strings.Split(block, "\n") {
+		cmd, _, _ := strings.Cut(line, "#")
+		commands = append(commands, strings.TrimSpace(cmd))
+	}
+	if want := []string{"make demo", "make test"}; !slices.Equal(commands, want) {
+		t.Errorf("README.md's first code block runs %q; want exactly %q", commands, want)
+	}
+	intro := strings.Join(strings.Fields(before), " ")
+	for _, want := range []string{"make deb", "apt install", "go install github.com/zsm-dev/zsm/cmd/...@latest"} {
+		if !strings.Contains(intro, want) {
+			t.Errorf("README.md's opening lines do not say %q", want)
 		}
 	}
 }

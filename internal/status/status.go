@@ -21,6 +21,9 @@ type Site struct {
 	Restarts       uint64 // workers that exited unexpectedly
 	Breaker        string // closed, open, half-open
 	LastError      string
+	// Version is the zsm version of the site's broker, as `zsm
+	// --version` prints it.
+	Version string
 	// LogDropped counts the broker's events that a log, journal or bus
 	// sink could not take in time and dropped, rather than stall serving.
 	LogDropped uint64

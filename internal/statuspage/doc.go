@@ -52,6 +52,7 @@
 //	Breaker     string   closed, open, half-open
 //	LastError   string   the last error, in words; "" when none
 //	LogDropped  number   broker events a log sink dropped rather than stall serving
+//	Version     string   the zsm version of the site's broker (zsm --version)
 //	Events      array    the site's last events, oldest first (null when none):
 //	  Time      number   Unix microseconds
 //	  Kind      string   the event's kind: worker-started, worker-crashed, ...

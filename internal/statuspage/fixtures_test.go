@@ -30,7 +30,7 @@ func runningSite() status.Site {
 			{Pid: 41290, State: "starting", Served: 0, Started: startedAgo(3 * time.Second), RSS: 6_397_952},
 		},
 		Accepted: 18342, Served: 18330, Active: 3, Queued: 0, Shed: 7, Failed: 2, Restarts: 1,
-		Breaker: "closed", LogDropped: 4,
+		Breaker: "closed", LogDropped: 4, Version: "v1.2.0 (go1.26.8)",
 		Events: []status.Event{
 			{Time: startedAgo(5 * time.Second), Kind: "worker-crashed", Level: "WARN",
 				Message: `worker exited unexpectedly pid=41236 worker=1 generation=3 status="killed by SIGKILL" served=39 lost=1`},

@@ -200,7 +200,7 @@ func TestJSONFieldNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	siteFields := []string{"Accepted", "Active", "Breaker", "Events", "Failed", "Generation", "LastError", "LogDropped", "Mode",
-		"Queued", "Requests", "RequestsPerSec", "Restarts", "Served", "Shed", "Site", "State", "Workers"}
+		"Queued", "Requests", "RequestsPerSec", "Restarts", "Served", "Shed", "Site", "State", "Version", "Workers"}
 	workerFields := []string{"Busy", "Held", "Pid", "RSS", "Requests", "Served", "Started", "State"}
 	for _, s := range got {
 		if diff := cmp.Diff(siteFields, slices.Sorted(maps.Keys(s))); diff != "" {

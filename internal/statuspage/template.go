@@ -123,6 +123,9 @@ th{letter-spacing:0}
 {{- with .Addresses}}
 <div><dt>Listen</dt><dd>{{.}}</dd></div>
 {{- end}}
+{{- with .Version}}
+<div><dt>zsm</dt><dd>{{.}}</dd></div>
+{{- end}}
 </dl>
 {{- with .LastError}}
 <div class="lasterror">

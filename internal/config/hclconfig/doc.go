@@ -26,4 +26,7 @@
 // literals: the decoder refuses operators, conditionals, for expressions
 // and templates before evaluating anything, as they would let a few bytes
 // ask for unbounded work.
+//
+// Format gives a file its canonical layout (`zsmgen fmt`), with
+// hclwrite, after the same limits and the same syntax check.
 package hclconfig
