@@ -158,7 +158,11 @@ func (b *Broker) Status(ctx context.Context) (status.Site, error) {
 		out.Workers = append(out.Workers, status.Worker{
 			Pid: uint32(w.Pid), State: w.State, Served: w.Served,
 			Started: uint64(w.Started.UnixMicro()), RSS: uint64(w.RSS),
+			Held: uint32(w.Held), Busy: uint32(w.Held), // Busy: until workers report requests
 		})
+	}
+	if err := b.addMetrics(ctx, &out); err != nil && !errors.Is(err, ErrStopped) {
+		return out, err
 	}
 	return out, nil
 }
