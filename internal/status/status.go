@@ -1,5 +1,7 @@
 package status
 
+import "math"
+
 // Site is one site's state.
 type Site struct {
 	Site       string
@@ -125,4 +127,23 @@ type Worker struct {
 	// Requests is how many requests it finished, as it reports them; 0
 	// when it reports none (its connections are then all there is).
 	Requests uint64
+}
+
+// Bound returns the upper bound of the bucket where the q-th quantile of
+// h falls (0 < q <= 1): at least q of the durations h counted took at most
+// that long. It is +Inf when they lie above every bound, and ok is false
+// when h counted nothing.
+func (h Histogram) Bound(q float64) (bound float64, ok bool) {
+	n := h.Count()
+	if n == 0 || len(h.Counts) != len(h.Bounds)+1 {
+		return 0, false
+	}
+	want := uint64(math.Ceil(q * float64(n)))
+	var seen uint64
+	for i, b := range h.Bounds {
+		if seen += h.Counts[i]; seen >= want {
+			return b, true
+		}
+	}
+	return math.Inf(1), true
 }

@@ -91,3 +91,30 @@ func testHistogram(sum float64, n, slow uint64) status.Histogram {
 	h.Counts[1], h.Counts[2], h.Counts[len(h.Bounds)-1] = n-n/4-slow, n/4, slow
 	return h
 }
+
+// busyHistory is 15 minutes of samples of runningSite, one every 10 s up
+// to testNow: traffic that rises to a peak with a queue at its top, and a
+// broker restart (counters from 0) eight minutes ago.
+func busyHistory() *History {
+	h := NewHistory()
+	var served uint64 = 5000
+	for i := range historySamples {
+		s := runningSite()
+		at := testNow.Add(-time.Duration(historySamples-1-i) * HistoryInterval)
+		load := 1 + uint64(i%30)    // requests a second, a sawtooth
+		if i == historySamples-48 { // the broker restarted
+			served = 0
+		}
+		served += load * 10
+		s.Served, s.Requests, s.Queued = served, 0, 0
+		for j := range s.Workers {
+			s.Workers[j].Busy = uint32(min(load/8, 2) >> j)
+		}
+		if load > 25 {
+			s.Queued = uint32(load - 25)
+		}
+		s.Listeners = []status.Listener{{Addr: "127.0.0.1:8080", Queue: uint32(load / 10), Backlog: 4096}}
+		h.Record([]status.Site{s}, at)
+	}
+	return h
+}
