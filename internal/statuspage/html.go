@@ -47,6 +47,7 @@ type siteView struct {
 	Ready       int
 	Recent      []eventView // newest first
 	Graphs      []graph     // the last 15 minutes, when there is a History
+	Collecting  bool        // there is a History, with too few samples yet
 	Sockets     []listenerView
 	Latency     []latencyView // the histograms' 99th percentiles, when known
 }
@@ -190,6 +191,7 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 			})
 		}
 		v.Graphs = graphs(h.history.points(s.Site), now)
+		v.Collecting = h.history != nil && v.Graphs == nil
 		v.Sockets, v.Latency = sockets(s), latency(s)
 		for _, w := range s.Workers {
 			if w.State == "ready" {

@@ -93,6 +93,16 @@ func TestHTML(t *testing.T) {
 			notWant: []string{`class="lasterror"`, `class="card summary"`, "No workers.", `class="spark"`},
 		},
 		{
+			name:    "collecting",
+			sites:   []status.Site{runningSite()},
+			history: NewHistory(),
+			want: []string{
+				"<h3>Last 15 minutes</h3>",
+				"Graphs appear once two samples are taken, one every 10 seconds.",
+			},
+			notWant: []string{`class="spark"`},
+		},
+		{
 			name:    "graphs",
 			sites:   []status.Site{runningSite()},
 			history: busyHistory(),

@@ -152,6 +152,10 @@ th{letter-spacing:0}
 <div class="counter warn"><b>{{count .LogDropped}}</b><span>log lines dropped</span></div>
 {{- end}}
 </div>
+{{- if .Collecting}}
+<h3>Last 15 minutes</h3>
+<p class="empty">Graphs appear once two samples are taken, one every 10 seconds.</p>
+{{- end}}
 {{- with .Graphs}}
 <h3>Last 15 minutes</h3>
 <div class="graphs">
