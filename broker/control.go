@@ -165,6 +165,9 @@ func (b *Broker) Status(ctx context.Context) (status.Site, error) {
 			Held: uint32(w.Held), Busy: uint32(w.Busy), Requests: w.Requests,
 		})
 	}
+	if err := b.addMetrics(ctx, &out); err != nil && !errors.Is(err, ErrStopped) {
+		return out, err
+	}
 	return out, nil
 }
 

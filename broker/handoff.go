@@ -149,6 +149,7 @@ func (h *handoff) hand(p *pool, w *worker, c *pending) error {
 		return err
 	}
 	c.sock.close() // the worker has its own copy
+	p.latency.handoff.observe(time.Since(c.at))
 	if w.ch.ids == nil {
 		w.ch.ids = map[uint64]*pending{}
 	}

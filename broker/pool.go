@@ -40,6 +40,8 @@ type pool struct {
 	gen       int  // the current generation: new workers belong to it
 	failedGen int  // a generation whose worker failed to start
 
+	latency latencies // how long connections waited (metrics.go)
+
 	statusSent   string    // the STATUS= line last sent
 	ignoredAt    time.Time // when an ignored notify datagram was last logged
 	ignoredSince int       // ignored datagrams not logged since
@@ -81,6 +83,7 @@ func newPool(b *Broker) (*pool, error) {
 		return nil, err
 	}
 	p.relay = r
+	r.connected = &p.latency.handoff
 	return p, nil
 }
 

@@ -178,6 +178,7 @@ func (r *relay) fill(src *end) bool {
 // up notes that a backend connection works: it took or gave bytes.
 func (r *relay) up(e *end) {
 	if e.dialing {
+		r.connected.observe(time.Since(e.c.at))
 		e.dialing, e.c = false, nil
 	}
 }

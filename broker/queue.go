@@ -80,8 +80,12 @@ func (p *pool) dispatch() {
 		}
 		c := p.queue[0]
 		p.connSeq++
+		picked := time.Now()
 		if err := p.m.hand(p, w, c); err != nil {
 			continue // hand took w out of rotation; try another
+		}
+		if c.retries == 0 {
+			p.latency.queueWait.observe(picked.Sub(c.at))
 		}
 		w.held++
 		w.lastUse = p.connSeq

@@ -61,6 +61,9 @@ type relay struct {
 	failed []dialFailure // connects that failed, for the owner
 	ended  []endedPair   // pairs finished or timed out, for the owner
 	evs    [128]unix.EpollEvent
+	// connected counts how long proxied connections took from accept
+	// to their backend connection being up; nil counts nothing.
+	connected *histogram
 	// idle says the last wait took idleWait or longer; runtimeWaits
 	// counts the waits made through the runtime (see wait).
 	idle         bool

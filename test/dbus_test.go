@@ -57,13 +57,22 @@ func TestDBus(t *testing.T) {
 			t.Errorf("worker %+v lacks a field", w)
 		}
 	}
+	// What the site is doing now: its socket's accept queue, and how long
+	// the connections so far waited (issue 19).
+	if len(st.Listeners) != 1 || st.Listeners[0].Backlog == 0 {
+		t.Errorf("Listeners: %+v, want the site's socket with its backlog", st.Listeners)
+	}
+	if st.QueueWait.Count() < 1 || st.HandoffLatency.Count() < 1 || len(st.QueueWait.Counts) != len(st.QueueWait.Bounds)+1 {
+		t.Errorf("QueueWait %+v, HandoffLatency %+v: want the connections served", st.QueueWait, st.HandoffLatency)
+	}
 
 	// Introspection shows it all.
 	out, err := exec.Command("busctl", "--user", "introspect", name, string(path)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("busctl introspect: %v\n%s", err, out)
 	}
-	for _, want := range []string{busapi.Interface, ".Reload", ".SetPool", ".Drain", ".WorkerStarted", ".WorkerExited", ".Error", ".Workers", ".State", ".LastError"} {
+	for _, want := range []string{busapi.Interface, ".Reload", ".SetPool", ".Drain", ".WorkerStarted", ".WorkerExited", ".Error", ".Workers", ".State", ".LastError",
+		".Listeners", ".QueueWait", ".HandoffLatency", "a(suu)", "(adatd)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("busctl introspect lacks %s:\n%s", want, out)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -21,6 +24,57 @@ import (
 	"github.com/zsm-dev/zsm/internal/status"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
+
+// holdConnection opens a connection to the site on port and sends part
+// of a request, so that a worker holds it, and waits for the bus to say
+// so: one worker with one connection held and busy.
+func holdConnection(t *testing.T, conn *dbus.Conn, name string, path dbus.ObjectPath, port int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	systemdtest.Eventually(t, 10*time.Second, "a worker holding the connection", func() bool {
+		st, err := busapi.Get(conn, name, path)
+		if err != nil {
+			return false
+		}
+		var held, busy uint32
+		for _, w := range st.Workers {
+			held, busy = held+w.Held, busy+w.Busy
+		}
+		return held == 1 && busy == 1
+	})
+	return c
+}
+
+// checkNowMetrics: /metrics says what the site does now, with the one
+// connection held (holdConnection) after three requests.
+func checkNowMetrics(t *testing.T, families map[string]*dto.MetricFamily) {
+	t.Helper()
+	sum := func(name string) (v float64) {
+		for _, m := range families[name].GetMetric() {
+			v += m.GetGauge().GetValue()
+		}
+		return v
+	}
+	if sum("zsm_worker_connections_held") != 1 || sum("zsm_workers_busy") != 1 {
+		t.Errorf("zsm_worker_connections_held %v, zsm_workers_busy %v; want 1 and 1",
+			families["zsm_worker_connections_held"], families["zsm_workers_busy"])
+	}
+	if sum("zsm_listen_backlog") == 0 || len(families["zsm_listen_queue"].GetMetric()) != 1 {
+		t.Errorf("zsm_listen_backlog %v, zsm_listen_queue %v", families["zsm_listen_backlog"], families["zsm_listen_queue"])
+	}
+	for _, name := range []string{"zsm_queue_wait_seconds", "zsm_handoff_latency_seconds"} {
+		f := families[name]
+		if f.GetType() != dto.MetricType_HISTOGRAM || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram().GetSampleCount() < 4 {
+			t.Errorf("%s: %v, want a histogram of 4 connections at least", name, f)
+		}
+	}
+}
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
@@ -66,11 +120,22 @@ func TestStatusPages(t *testing.T) {
 		return err == nil && len(st.Workers) > 0 && st.Served >= 3
 	})
 	pid := fmt.Sprint(st.Workers[0].Pid)
+	held := holdConnection(t, conn, name, path, port)
+	defer held.Close()
 
 	// The site's own page.
 	site := fmt.Sprintf("http://127.0.0.1:%d", statusPort)
 	if html := httpGet(t, site+"/"); !strings.Contains(html, s.name) || !strings.Contains(html, pid) {
 		t.Errorf("the site's page lacks its name or worker %s", pid)
+	} else if !strings.Contains(html, "<h3>Last 15 minutes</h3>") || !strings.Contains(html, "<h3>Listening sockets</h3>") {
+		t.Errorf("the site's page lacks its graphs or its listening sockets")
+	}
+	// zsm status SITE: busy and held per worker, the accept queue, latency.
+	out, err := exec.Command(filepath.Join(bin, "zsm"), "status", s.name).CombinedOutput()
+	for _, want := range []string{"BUSY  HELD", fmt.Sprintf("accepting:   127.0.0.1:%d 0 waiting (backlog ", port), "latency:     queue wait p99 ≤ "} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("zsm status %s lacks %q (%v):\n%s", s.name, want, err, out)
+		}
 	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(httpGet(t, site+"/metrics")))
@@ -81,6 +146,7 @@ func TestStatusPages(t *testing.T) {
 	if served == nil || len(served.Metric) != 1 || served.Metric[0].GetCounter().GetValue() < 3 {
 		t.Errorf("zsm_connections_served_total: %v", served)
 	}
+	checkNowMetrics(t, families)
 
 	// Every site on the host, from the bus.
 	allPort := freePort(t)
@@ -127,6 +193,9 @@ func TestStatusPages(t *testing.T) {
 	dom := browse("--dump-dom", all+"/")
 	if !bytes.Contains(dom, []byte(s.name)) || !bytes.Contains(dom, []byte(pid)) {
 		t.Errorf("the page in Chromium lacks the site or worker %s", pid)
+	}
+	if !bytes.Contains(dom, []byte("<h3>Last 15 minutes</h3>")) {
+		t.Errorf("the page in Chromium lacks the graphs' section")
 	}
 	browse("--screenshot="+shot, all+"/")
 	f, err := os.Open(shot)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/zsm-dev/zsm/internal/config"
@@ -16,7 +17,8 @@ import (
 )
 
 // servePage serves the status page for source on addr until ctx is done,
-// telling notice where. A unix socket is created mode 0600 and removed
+// telling notice where, with graphs of the last 15 minutes from a sample
+// of source every 10 s. A unix socket is created mode 0600 and removed
 // afterwards.
 func servePage(ctx context.Context, addr config.Address, runtimeDir string, source func(context.Context) ([]status.Site, error),
 	notice func(slog.Level, string, ...slog.Attr)) error {
@@ -29,7 +31,13 @@ func servePage(ctx context.Context, addr config.Address, runtimeDir string, sour
 	if err != nil {
 		return fmt.Errorf("status page: %w", err)
 	}
-	srv := &http.Server{Handler: statuspage.Handler(source), ReadHeaderTimeout: 10 * time.Second}
+	history := statuspage.NewHistory()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hctx, stopHistory := context.WithCancel(ctx)
+	defer stopHistory()
+	wg.Go(func() { history.Run(hctx, source, statuspage.HistoryInterval) })
+	srv := &http.Server{Handler: statuspage.HandlerWithHistory(source, history), ReadHeaderTimeout: 10 * time.Second}
 	stop := context.AfterFunc(ctx, func() {
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

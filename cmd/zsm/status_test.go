@@ -21,17 +21,23 @@ var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 var sites = []status.Site{{
 	Site: "blog", Mode: "handoff", State: "running", Generation: 3, Accepted: 18342, Served: 18330,
 	Active: 3, Shed: 7, Failed: 2, Restarts: 1, Breaker: "closed", LogDropped: 12, Version: "v1.2.0 (go1.26.8)",
+	Requests: 60836, RequestsPerSec: 812.5,
+	Listeners:      []status.Listener{{Addr: "127.0.0.1:8080", Queue: 2, Backlog: 4096}, {Addr: "unix:blog.sock"}},
+	QueueWait:      status.Histogram{Bounds: []float64{0.00025, 0.0025, 1}, Counts: []uint64{18000, 300, 40, 2}, Sum: 9.5},
+	HandoffLatency: status.Histogram{Bounds: []float64{0.00025, 0.0025, 1}, Counts: []uint64{18340, 2, 0, 0}, Sum: 3.1},
 	Events: []status.Event{
 		{Time: uint64(now.Add(-3 * time.Second).UnixMicro()), Kind: "worker-started", Level: "INFO", Message: "worker started pid=41990 worker=2 generation=3 command=./blog"},
 		{Time: uint64(now.Add(-2 * time.Second).UnixMicro()), Kind: "worker-crashed", Level: "WARN", Message: `worker exited unexpectedly pid=41236 worker=1 generation=3 status="killed by SIGKILL" served=39 lost=1`},
 	},
 	Workers: []status.Worker{
-		{Pid: 41237, State: "ready", Served: 18291, Started: uint64(now.Add(-2*time.Hour - 13*time.Minute).UnixMicro()), RSS: 48 << 20},
+		{Pid: 41237, State: "ready", Served: 18291, Started: uint64(now.Add(-2*time.Hour - 13*time.Minute).UnixMicro()), RSS: 48 << 20, Held: 3, Busy: 2},
 		{Pid: 41990, State: "starting", Started: uint64(now.Add(-2 * time.Second).UnixMicro()), RSS: 6 << 20},
 	},
 }, {
 	Site: "api", Mode: "proxy", State: "failing", Generation: 7, Accepted: 120, Served: 76, Shed: 41, Failed: 3,
 	Restarts: 5, Breaker: "open", LastError: "cannot start ./api (in /srv/api): no such file or directory",
+	// Every connection waited longer than the last bound: p99 above it.
+	QueueWait: status.Histogram{Bounds: []float64{0.00025, 0.0025, 1}, Counts: []uint64{0, 0, 0, 120}, Sum: 240},
 }}
 
 func golden(t *testing.T, name string, got []byte) {

@@ -144,14 +144,29 @@ func values(st status.Site) map[string]any {
 	if events == nil {
 		events = []status.Event{}
 	}
+	listeners := st.Listeners
+	if listeners == nil {
+		listeners = []status.Listener{}
+	}
 	return map[string]any{
 		"Site": st.Site, "Mode": st.Mode, "State": st.State, "Generation": st.Generation,
 		"Workers": workers, "Accepted": st.Accepted, "Served": st.Served, "Active": st.Active,
 		"Requests": st.Requests, "RequestsPerSec": st.RequestsPerSec,
 		"Queued": st.Queued, "Shed": st.Shed, "Failed": st.Failed, "Restarts": st.Restarts,
 		"Breaker": st.Breaker, "LastError": st.LastError, "LogDropped": st.LogDropped,
-		"Events": events, "Version": st.Version,
+		"Events": events, "Version": st.Version, "Listeners": listeners, "QueueWait": histogram(st.QueueWait),
+		"HandoffLatency": histogram(st.HandoffLatency),
 	}
+}
+
+// histogram is h with empty slices rather than nil ones (listen mode, no
+// broker): the property's value compares equal from one refresh to the
+// next.
+func histogram(h status.Histogram) status.Histogram {
+	if h.Bounds == nil {
+		h.Bounds, h.Counts = []float64{}, []uint64{}
+	}
+	return h
 }
 
 // Run refreshes the properties every Interval until ctx is done; a

@@ -1,5 +1,7 @@
 package status
 
+import "math"
+
 // Site is one site's state.
 type Site struct {
 	Site       string
@@ -35,6 +37,46 @@ type Site struct {
 	// for running and idle sites alike; a broker leaves it empty, and it
 	// is not a property of dev.zsm.Site1.
 	Listen []string `json:",omitempty"`
+	// Listeners are the sockets the broker listens on, with their kernel
+	// accept queues; left out without a broker.
+	Listeners []Listener `json:",omitempty"`
+	// QueueWait is how long connections waited in the broker: from accept
+	// to being given to a worker (handoff, proxy). HandoffLatency is from
+	// accept until the connection reached its worker: its fd sent on the
+	// worker's channel (handoff) or its backend connection up (proxy).
+	// Both are left out in listen mode (workers accept from the kernel
+	// queue) and without a broker.
+	QueueWait      Histogram `json:",omitzero"`
+	HandoffLatency Histogram `json:",omitzero"`
+}
+
+// Listener is one listening socket of a site and its accept queue in the
+// kernel: connections that reached the socket and that nobody accepted
+// yet.
+type Listener struct {
+	Addr    string // as the configuration writes it: "127.0.0.1:8080", "unix:blog.sock"
+	Queue   uint32 // connections waiting to be accepted
+	Backlog uint32 // the most that may wait (listen(2)); 0: the queue is not known
+}
+
+// Histogram counts durations in fixed buckets, the way Prometheus'
+// histograms do, but per bucket rather than cumulatively.
+type Histogram struct {
+	Bounds []float64 // upper bounds of the buckets, in seconds, ascending
+	// Counts has one more element than Bounds: Counts[i] counts the
+	// durations d with Bounds[i-1] < d <= Bounds[i], and the last one
+	// those above every bound.
+	Counts []uint64
+	Sum    float64 // of every duration counted, in seconds
+}
+
+// Count is how many durations h counted.
+func (h Histogram) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
 }
 
 // States of a site whose broker is not running, which `zsm status` learns
@@ -88,4 +130,23 @@ type Worker struct {
 	// Requests is how many requests it finished, as it reports them; 0
 	// when it reports none (its connections are then all there is).
 	Requests uint64
+}
+
+// Bound returns the upper bound of the bucket where the q-th quantile of
+// h falls (0 < q <= 1): at least q of the durations h counted took at most
+// that long. It is +Inf when they lie above every bound, and ok is false
+// when h counted nothing.
+func (h Histogram) Bound(q float64) (bound float64, ok bool) {
+	n := h.Count()
+	if n == 0 || len(h.Counts) != len(h.Bounds)+1 {
+		return 0, false
+	}
+	want := uint64(math.Ceil(q * float64(n)))
+	var seen uint64
+	for i, b := range h.Bounds {
+		if seen += h.Counts[i]; seen >= want {
+			return b, true
+		}
+	}
+	return math.Inf(1), true
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -148,4 +150,108 @@ func variety(img image.Image) (colours int, stddev float64) {
 		v = 0
 	}
 	return len(seen), math.Sqrt(v)
+}
+
+// measurePage loads the status page in a frame of the page's window
+// size and writes, once it has loaded, each sparkline's box as Chromium
+// laid it out and the length of its line: "SPARK x,y,w,h,len".
+const measurePage = `<!DOCTYPE html>
+<html><body style="margin:0">
+<iframe id="f" src="/" style="border:0;width:%dpx;height:%dpx;display:block"></iframe>
+<pre id="out"></pre>
+<script>
+document.getElementById("f").onload = function () {
+  var out = [];
+  this.contentDocument.querySelectorAll("svg.spark").forEach(function (s) {
+    var r = s.getBoundingClientRect(), line = s.querySelector("path.line");
+    out.push("SPARK " + [r.x, r.y, r.width, r.height, line ? line.getTotalLength() : 0].map(Math.round).join(","));
+  });
+  document.getElementById("out").textContent = out.join("\n");
+};
+</script>
+</body></html>`
+
+// ZSM_GRAPHS_SCREENSHOT, when set, is where TestChromiumGraphs leaves a
+// copy of its screenshot.
+
+// TestChromiumGraphs renders a site with 15 minutes of history in
+// headless Chromium: three sparklines, laid out at their size with a
+// line of some length, that the screenshot shows (pixels in their boxes
+// that are not the background).
+func TestChromiumGraphs(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("cannot render the page in a browser: %v (install Debian's chromium package)", err)
+	}
+	if testing.Short() {
+		t.Skip("-short: not starting a browser")
+	}
+	const width, height = 1200, 1000
+	h := newHandler(fixed(runningSite()), func() time.Time { return testNow })
+	h.history = busyHistory()
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/measure", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, measurePage, width, height)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	dom := string(chromium(t, "--virtual-time-budget=3000", "--dump-dom", srv.URL+"/measure"))
+	var boxes []image.Rectangle
+	for _, line := range strings.Split(dom, "\n") {
+		var x, y, w, hh, length int
+		i := strings.Index(line, "SPARK ")
+		if i < 0 {
+			continue
+		}
+		if _, err := fmt.Sscanf(line[i:], "SPARK %d,%d,%d,%d,%d", &x, &y, &w, &hh, &length); err != nil {
+			continue
+		}
+		if w != graphW || hh != graphH || length < graphW {
+			t.Errorf("sparkline laid out %dx%d with a line %d long, want %dx%d and at least %d", w, hh, length, graphW, graphH, graphW)
+		}
+		boxes = append(boxes, image.Rect(x, y, x+w, y+hh))
+	}
+	if len(boxes) != 3 {
+		t.Fatalf("%d sparklines laid out, want 3; DOM:\n%s", len(boxes), dom)
+	}
+
+	shot := filepath.Join(t.TempDir(), "graphs.png")
+	chromium(t, fmt.Sprintf("--window-size=%d,%d", width, height), "--screenshot="+shot, srv.URL+"/")
+	data, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", shot)
+	if dst := os.Getenv("ZSM_GRAPHS_SCREENSHOT"); dst != "" {
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Errorf("copy of the screenshot: %v", err)
+		} else {
+			t.Logf("copy: %s", dst)
+		}
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	for _, b := range boxes {
+		if n := inked(img, b.Inset(2)); n < graphW {
+			t.Errorf("sparkline at %v: %d pixels drawn, want a line and its area (%d at least)", b, n, graphW)
+		}
+	}
+}
+
+// inked counts the pixels of r in img that differ from r's top-left
+// corner, its background.
+func inked(img image.Image, r image.Rectangle) int {
+	bg := color.RGBAModel.Convert(img.At(r.Min.X, r.Min.Y))
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)) != bg {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -11,6 +11,15 @@
 //	/status.json    JSON, the same
 //	/metrics        Prometheus text format 0.0.4
 //
+// HandlerWithHistory adds graphs of the last 15 minutes to each running
+// site on the page, drawn server-side as inline SVG sparklines: requests a
+// second (connections a second when no worker reports requests; a counter
+// that went back, a new broker, counts from 0), busy workers, and
+// connections waiting (Queued plus the listeners' Queue). History keeps
+// one sample every HistoryInterval (10 s), 90 of them, for each site its
+// source returns; History.Run takes them. `zsm status --serve` and a
+// site's own page both use it.
+//
 // Other paths get 404. When the source fails, every path answers 503 with
 // the error's message as plain text. Sites are listed sorted by name, each
 // site's workers in the order the source gave them. Responses carry
@@ -60,6 +69,21 @@
 //	  Message   string   what happened, with its fields
 //	Listen      array    the socket unit's addresses, as systemd says them;
 //	                     left out when not known (no systemd)
+//	Listeners   array    the broker's listening sockets (left out without a broker):
+//	  Addr      string   as the configuration writes it: "127.0.0.1:8080", "unix:blog.sock"
+//	  Queue     number   connections waiting in the kernel's accept queue
+//	  Backlog   number   the most that may wait; 0: not known (a unix socket on
+//	                     a kernel without unix_diag)
+//	QueueWait   object   how long connections waited in the broker, from accept
+//	                     until it gave them to a worker (the first time);
+//	                     left out in listen mode and without a broker:
+//	  Bounds    array    upper bounds of the buckets, seconds, ascending
+//	  Counts    array    per bucket, not cumulative; one more than Bounds: the
+//	                     last counts what is above every bound
+//	  Sum       number   of every duration counted, seconds
+//	HandoffLatency object  from accept until the connection reached its worker:
+//	                     its fd sent on the worker's channel (handoff), its
+//	                     backend connection up (proxy); as QueueWait
 //
 // An empty host is []. `zsm status --serve` lists, beside the sites whose
 // broker runs, every site whose socket unit systemd's user manager has
@@ -92,6 +116,17 @@
 //	zsm_up{state}                      gauge    1 when the site is running, else 0;
 //	                                            state is the site's State
 //	zsm_worker_resident_memory_bytes{pid}  gauge  RSS per worker whose RSS is known
+//	zsm_workers_busy                   gauge    workers with Busy > 0
+//	zsm_worker_connections_held{pid}   gauge    Held per worker
+//	zsm_worker_connections_busy{pid}   gauge    Busy per worker
+//	zsm_listen_queue{listen}           gauge    Queue per listening socket whose queue is known
+//	zsm_listen_backlog{listen}         gauge    Backlog, the same sockets
+//	zsm_queue_wait_seconds             histogram  QueueWait: _bucket{le}, _sum, _count
+//	zsm_handoff_latency_seconds        histogram  HandoffLatency, the same
+//
+// The histograms' buckets are fixed: 100 µs, 250 µs, 500 µs, 1, 2.5, 5, 10,
+// 25, 50, 100, 250 and 500 ms, 1, 2.5, 5, 10 and 30 s. A site in listen
+// mode, or without a broker, has no histogram series.
 //
 // A cold or idle site is healthy but not up: alert on
 // zsm_up{state=~"failing|socket-failed"}, not on zsm_up == 0. The counters restart from zero when a site's broker

@@ -15,8 +15,10 @@ func ExampleHandler() {
 	h := statuspage.Handler(func(ctx context.Context) ([]status.Site, error) {
 		return []status.Site{{
 			Site: "blog", Mode: "handoff", State: "running", Generation: 2, Breaker: "closed",
-			Workers:  []status.Worker{{Pid: 4242, State: "ready", Served: 10, RSS: 25 << 20}},
+			Workers:  []status.Worker{{Pid: 4242, State: "ready", Served: 10, RSS: 25 << 20, Held: 1, Busy: 1}},
 			Accepted: 11, Served: 10, Active: 1,
+			Listeners: []status.Listener{{Addr: "127.0.0.1:8080", Queue: 0, Backlog: 4096}},
+			QueueWait: status.Histogram{Bounds: []float64{0.001, 0.01}, Counts: []uint64{9, 1, 1}, Sum: 1.25},
 		}}, nil
 	})
 	srv := httptest.NewServer(h) // or http.ListenAndServe(addr, h)
@@ -67,4 +69,28 @@ func ExampleHandler() {
 	// # HELP zsm_worker_resident_memory_bytes Resident memory of each worker, in bytes.
 	// # TYPE zsm_worker_resident_memory_bytes gauge
 	// zsm_worker_resident_memory_bytes{site="blog",pid="4242"} 26214400
+	// # HELP zsm_workers_busy Workers with a connection in a request now (without per-request reports: holding a connection).
+	// # TYPE zsm_workers_busy gauge
+	// zsm_workers_busy{site="blog"} 1
+	// # HELP zsm_worker_connections_held Connections each worker holds now (handoff, proxy).
+	// # TYPE zsm_worker_connections_held gauge
+	// zsm_worker_connections_held{site="blog",pid="4242"} 1
+	// # HELP zsm_worker_connections_busy Of the connections each worker holds, those in a request now (as the worker reports it, else all).
+	// # TYPE zsm_worker_connections_busy gauge
+	// zsm_worker_connections_busy{site="blog",pid="4242"} 1
+	// # HELP zsm_listen_queue Connections waiting in the kernel's accept queue of each listening socket.
+	// # TYPE zsm_listen_queue gauge
+	// zsm_listen_queue{site="blog",listen="127.0.0.1:8080"} 0
+	// # HELP zsm_listen_backlog The most connections the kernel's accept queue of each listening socket holds.
+	// # TYPE zsm_listen_backlog gauge
+	// zsm_listen_backlog{site="blog",listen="127.0.0.1:8080"} 4096
+	// # HELP zsm_queue_wait_seconds How long connections waited in the broker, from accept to being given to a worker (handoff, proxy).
+	// # TYPE zsm_queue_wait_seconds histogram
+	// zsm_queue_wait_seconds_bucket{site="blog",le="0.001"} 9
+	// zsm_queue_wait_seconds_bucket{site="blog",le="0.01"} 10
+	// zsm_queue_wait_seconds_bucket{site="blog",le="+Inf"} 11
+	// zsm_queue_wait_seconds_sum{site="blog"} 1.25
+	// zsm_queue_wait_seconds_count{site="blog"} 11
+	// # HELP zsm_handoff_latency_seconds From accept until the connection reached its worker: fd sent on its channel (handoff), backend connection up (proxy).
+	// # TYPE zsm_handoff_latency_seconds histogram
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,24 @@ type siteView struct {
 	Rows        []workerView
 	Ready       int
 	Recent      []eventView // newest first
+	Graphs      []graph     // the last 15 minutes, when there is a History
+	Collecting  bool        // there is a History, with too few samples yet
+	Sockets     []listenerView
+	Latency     []latencyView // the histograms' 99th percentiles, when known
+}
+
+// listenerView is a listening socket as the page shows it.
+type listenerView struct {
+	Addr    string
+	Queue   string // "–" when not known
+	Backlog string
+	Tone    string // warn when the queue is over half full
+}
+
+// latencyView says how long 99% of connections took, at most.
+type latencyView struct {
+	What string
+	P99  string // "≤ 1 ms"
 }
 
 // eventView is one of a site's recent events as the page shows it.
@@ -171,6 +190,9 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 				Level: e.Level, Tone: levelTone(e.Level), Message: e.Message,
 			})
 		}
+		v.Graphs = graphs(h.history.points(s.Site), now)
+		v.Collecting = h.history != nil && v.Graphs == nil
+		v.Sockets, v.Latency = sockets(s), latency(s)
 		for _, w := range s.Workers {
 			if w.State == "ready" {
 				v.Ready++
@@ -213,6 +235,56 @@ func (h *handler) writeHTML(w io.Writer, sites []status.Site, now time.Time) err
 		}
 	}
 	return h.page.Execute(w, p)
+}
+
+// sockets lists s's listening sockets and their accept queues.
+func sockets(s status.Site) []listenerView {
+	var out []listenerView
+	for _, l := range s.Listeners {
+		v := listenerView{Addr: l.Addr, Queue: "–", Backlog: "unknown", Tone: "muted"}
+		if l.Backlog > 0 {
+			v.Queue, v.Backlog, v.Tone = groupDigits(l.Queue), groupDigits(l.Backlog), "ok"
+			if l.Queue > l.Backlog/2 {
+				v.Tone = "warn"
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// latency says how long 99% of s's connections waited and took to reach
+// their worker.
+func latency(s status.Site) []latencyView {
+	var out []latencyView
+	for _, l := range []struct {
+		what string
+		h    status.Histogram
+	}{{"queue wait", s.QueueWait}, {"handoff", s.HandoffLatency}} {
+		b, ok := l.h.Bound(0.99)
+		switch {
+		case !ok:
+			continue
+		case math.IsInf(b, 1):
+			out = append(out, latencyView{What: l.what, P99: "> " + strings.TrimPrefix(boundString(l.h.Bounds[len(l.h.Bounds)-1]), "≤ ")})
+		default:
+			out = append(out, latencyView{What: l.what, P99: boundString(b)})
+		}
+	}
+	return out
+}
+
+// boundString says a histogram's bound, in seconds: "≤ 250 µs", "≤ 2.5
+// ms", "≤ 1 s".
+func boundString(b float64) string {
+	d := time.Duration(math.Round(b * float64(time.Second)))
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("≤ %d µs", d.Microseconds())
+	case d < time.Second:
+		return "≤ " + strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'g', -1, 64) + " ms"
+	}
+	return "≤ " + strconv.FormatFloat(b, 'g', -1, 64) + " s"
 }
 
 // age says how long d is, in at most two units: 42s, 4m 12s, 3h 05m, 2d 3h.

@@ -48,6 +48,7 @@ func TestHTML(t *testing.T) {
 	tests := []struct {
 		name    string
 		sites   []status.Site
+		history *History
 		want    []string
 		notWant []string
 	}{
@@ -80,10 +81,43 @@ func TestHTML(t *testing.T) {
 				`<div class="counter warn"><b>7</b><span>shed</span>`,
 				`<div class="counter bad"><b>2</b><span>failed</span>`,
 				`<div class="counter warn"><b>1</b><span>restarts</span>`,
-				`<tr><td class="pid">41237</td><td><span class="badge tone-ok">ready</span></td><td class="num">18,291</td><td class="num" title="started 2026-03-14 12:56:21 UTC">2h 13m</td><td class="num">48.2 MiB</td></tr>`,
-				`<tr><td class="pid">41290</td><td><span class="badge tone-warn">starting</span></td><td class="num">0</td><td class="num" title="started 2026-03-14 15:09:23 UTC">3s</td><td class="num">6.1 MiB</td></tr>`,
+				`<tr><td class="pid">41237</td><td><span class="badge tone-ok">ready</span></td><td class="num" title="busy 2 of 3 held">2</td><td class="num">3</td><td class="num">18,291</td><td class="num" title="started 2026-03-14 12:56:21 UTC">2h 13m</td><td class="num">48.2 MiB</td></tr>`,
+				`<tr><td class="pid">41290</td><td><span class="badge tone-warn">starting</span></td><td class="num" title="busy 0 of 0 held">0</td><td class="num">0</td><td class="num">0</td><td class="num" title="started 2026-03-14 15:09:23 UTC">3s</td><td class="num">6.1 MiB</td></tr>`,
+				// The accept queues, one not known (a unix socket without sock_diag).
+				`<tr><td class="pid">127.0.0.1:8080</td><td class="num"><span class="badge tone-ok">5</span></td><td class="num">4,096</td></tr>`,
+				`<tr><td class="pid">unix:blog.sock</td><td class="num"><span class="badge tone-muted">–</span></td><td class="num">unknown</td></tr>`,
+				// The histograms' 99th percentiles: 2 of 18,340 over 1 s.
+				"<div><dt>queue wait p99</dt><dd>≤ 500 µs</dd></div>",
+				"<div><dt>handoff p99</dt><dd>≤ 500 µs</dd></div>",
 			},
-			notWant: []string{`class="lasterror"`, `class="card summary"`, "No workers."},
+			notWant: []string{`class="lasterror"`, `class="card summary"`, "No workers.", `class="spark"`},
+		},
+		{
+			name:    "collecting",
+			sites:   []status.Site{runningSite()},
+			history: NewHistory(),
+			want: []string{
+				"<h3>Last 15 minutes</h3>",
+				"Graphs appear once two samples are taken, one every 10 seconds.",
+			},
+			notWant: []string{`class="spark"`},
+		},
+		{
+			name:    "graphs",
+			sites:   []status.Site{runningSite()},
+			history: busyHistory(),
+			want: []string{
+				"<h3>Last 15 minutes</h3>",
+				// The last sample: 30 connections a second (no worker reports
+				// requests), 2 busy workers, 5 connections waiting in the
+				// broker and 3 in the kernel's accept queue.
+				`<figcaption><span>connections/s</span> <b>30.0</b> <span>max 30.0</span></figcaption>`,
+				`<figcaption><span>busy workers</span> <b>2</b> <span>max 2</span></figcaption>`,
+				`<figcaption><span>waiting connections</span> <b>8</b> <span>max 8</span></figcaption>`,
+				`<svg class="spark" width="240" height="48" viewBox="0 0 240 48" role="img"`,
+				// the line ends at the right edge, at the top of its scale
+				` L240.0,2.0"/></svg>`,
+			},
 		},
 		{
 			name:  "failing",
@@ -154,6 +188,7 @@ func TestHTML(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHandler(fixed(tt.sites...), func() time.Time { return testNow })
+			h.history = tt.history
 			resp := get(t, h, "/")
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", resp.StatusCode)

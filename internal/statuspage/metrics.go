@@ -17,6 +17,7 @@ var workerStates = []string{"starting", "ready", "draining"}
 
 // sample is one line of a family: label pairs (after site) and a value.
 type sample struct {
+	suffix string   // after the family's name: a histogram's _bucket, _sum, _count
 	labels []string // name, value, name, value...
 	value  string
 }
@@ -73,6 +74,78 @@ var families = []family{
 			}
 			return out
 		}},
+	{"zsm_workers_busy", "gauge", "Workers with a connection in a request now (without per-request reports: holding a connection).",
+		func(s status.Site) []sample {
+			n := uint64(0)
+			for _, w := range s.Workers {
+				if w.Busy > 0 {
+					n++
+				}
+			}
+			return one(n)
+		}},
+	{"zsm_worker_connections_held", "gauge", "Connections each worker holds now (handoff, proxy).",
+		perWorker(func(w status.Worker) uint32 { return w.Held })},
+	{"zsm_worker_connections_busy", "gauge", "Of the connections each worker holds, those in a request now (as the worker reports it, else all).",
+		perWorker(func(w status.Worker) uint32 { return w.Busy })},
+	{"zsm_listen_queue", "gauge", "Connections waiting in the kernel's accept queue of each listening socket.",
+		perListener(func(l status.Listener) uint32 { return l.Queue })},
+	{"zsm_listen_backlog", "gauge", "The most connections the kernel's accept queue of each listening socket holds.",
+		perListener(func(l status.Listener) uint32 { return l.Backlog })},
+	{"zsm_queue_wait_seconds", "histogram", "How long connections waited in the broker, from accept to being given to a worker (handoff, proxy).",
+		func(s status.Site) []sample { return histogramSamples(s.QueueWait) }},
+	{"zsm_handoff_latency_seconds", "histogram", "From accept until the connection reached its worker: fd sent on its channel (handoff), backend connection up (proxy).",
+		func(s status.Site) []sample { return histogramSamples(s.HandoffLatency) }},
+}
+
+// perWorker is a family with one sample per worker, labelled with its pid.
+func perWorker(v func(status.Worker) uint32) func(status.Site) []sample {
+	return func(s status.Site) []sample {
+		var out []sample
+		for _, w := range s.Workers {
+			out = append(out, sample{
+				labels: []string{"pid", strconv.FormatUint(uint64(w.Pid), 10)},
+				value:  strconv.FormatUint(uint64(v(w)), 10),
+			})
+		}
+		return out
+	}
+}
+
+// perListener is a family with one sample per listening socket whose
+// queue is known, labelled with its address.
+func perListener(v func(status.Listener) uint32) func(status.Site) []sample {
+	return func(s status.Site) []sample {
+		var out []sample
+		for _, l := range s.Listeners {
+			if l.Backlog == 0 { // not known
+				continue
+			}
+			out = append(out, sample{labels: []string{"listen", l.Addr}, value: strconv.FormatUint(uint64(v(l)), 10)})
+		}
+		return out
+	}
+}
+
+// histogramSamples writes h as Prometheus does: cumulative buckets up to
+// le="+Inf", then the sum and the count; nothing when h has no buckets.
+func histogramSamples(h status.Histogram) []sample {
+	if len(h.Bounds) == 0 || len(h.Counts) != len(h.Bounds)+1 {
+		return nil
+	}
+	out := make([]sample, 0, len(h.Counts)+2)
+	var n uint64
+	for i, c := range h.Counts {
+		n += c
+		le := "+Inf"
+		if i < len(h.Bounds) {
+			le = strconv.FormatFloat(h.Bounds[i], 'g', -1, 64)
+		}
+		out = append(out, sample{suffix: "_bucket", labels: []string{"le", le}, value: strconv.FormatUint(n, 10)})
+	}
+	return append(out,
+		sample{suffix: "_sum", value: strconv.FormatFloat(h.Sum, 'g', -1, 64)},
+		sample{suffix: "_count", value: strconv.FormatUint(n, 10)})
 }
 
 // workersByState counts s's workers by state: the known states always, in
@@ -107,7 +180,7 @@ func writeMetrics(w io.Writer, sites []status.Site, _ time.Time) error {
 		bw.WriteString("# TYPE " + f.name + " " + f.typ + "\n")
 		for _, s := range sites {
 			for _, smp := range f.samples(s) {
-				bw.WriteString(f.name + `{site="` + escapeLabel(s.Site) + `"`)
+				bw.WriteString(f.name + smp.suffix + `{site="` + escapeLabel(s.Site) + `"`)
 				for i := 0; i+1 < len(smp.labels); i += 2 {
 					bw.WriteString("," + smp.labels[i] + `="` + escapeLabel(smp.labels[i+1]) + `"`)
 				}

@@ -3,6 +3,7 @@ package statuspage
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,13 @@ var wantTypes = map[string]dto.MetricType{
 	"zsm_generation":                   dto.MetricType_GAUGE,
 	"zsm_up":                           dto.MetricType_GAUGE,
 	"zsm_worker_resident_memory_bytes": dto.MetricType_GAUGE,
+	"zsm_workers_busy":                 dto.MetricType_GAUGE,
+	"zsm_worker_connections_held":      dto.MetricType_GAUGE,
+	"zsm_worker_connections_busy":      dto.MetricType_GAUGE,
+	"zsm_listen_queue":                 dto.MetricType_GAUGE,
+	"zsm_listen_backlog":               dto.MetricType_GAUGE,
+	"zsm_queue_wait_seconds":           dto.MetricType_HISTOGRAM,
+	"zsm_handoff_latency_seconds":      dto.MetricType_HISTOGRAM,
 }
 
 // seriesKey names a series: its metric name and labels, sorted.
@@ -65,14 +73,45 @@ func wantSeries(sites []status.Site) map[string]float64 {
 		for _, st := range []string{"starting", "ready", "draining"} {
 			m[seriesKey("zsm_workers", map[string]string{"site": s.Site, "state": st})] = 0
 		}
+		m[seriesKey("zsm_workers_busy", site)] = 0
 		for _, w := range s.Workers {
+			pid := map[string]string{"site": s.Site, "pid": fmt.Sprint(w.Pid)}
+			m[seriesKey("zsm_worker_connections_held", pid)] = float64(w.Held)
+			m[seriesKey("zsm_worker_connections_busy", pid)] = float64(w.Busy)
+			if w.Busy > 0 {
+				m[seriesKey("zsm_workers_busy", site)]++
+			}
 			m[seriesKey("zsm_workers", map[string]string{"site": s.Site, "state": w.State})]++
 			if w.RSS != 0 {
 				m[seriesKey("zsm_worker_resident_memory_bytes", map[string]string{"site": s.Site, "pid": fmt.Sprint(w.Pid)})] = float64(w.RSS)
 			}
 		}
+		for _, l := range s.Listeners {
+			if l.Backlog != 0 {
+				m[seriesKey("zsm_listen_queue", map[string]string{"site": s.Site, "listen": l.Addr})] = float64(l.Queue)
+				m[seriesKey("zsm_listen_backlog", map[string]string{"site": s.Site, "listen": l.Addr})] = float64(l.Backlog)
+			}
+		}
+		wantHistogram(m, "zsm_queue_wait_seconds", s.Site, s.QueueWait)
+		wantHistogram(m, "zsm_handoff_latency_seconds", s.Site, s.HandoffLatency)
 	}
 	return m
+}
+
+// wantHistogram adds h's series, as gotSeries flattens them: cumulative
+// buckets by le, the sum and the count.
+func wantHistogram(m map[string]float64, name, site string, h status.Histogram) {
+	if len(h.Bounds) == 0 {
+		return
+	}
+	var n uint64
+	for i, b := range h.Bounds {
+		n += h.Counts[i]
+		m[seriesKey(name+"_bucket", map[string]string{"site": site, "le": fmt.Sprint(b)})] = float64(n)
+	}
+	m[seriesKey(name+"_bucket", map[string]string{"site": site, "le": "+Inf"})] = float64(h.Count())
+	m[seriesKey(name+"_sum", map[string]string{"site": site})] = h.Sum
+	m[seriesKey(name+"_count", map[string]string{"site": site})] = float64(h.Count())
 }
 
 // parse parses text with Prometheus' own parser, strict about names.
@@ -105,6 +144,17 @@ func gotSeries(t *testing.T, fams map[string]*dto.MetricFamily) map[string]float
 				m[key] = mt.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
 				m[key] = mt.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := mt.GetHistogram()
+				for _, b := range h.GetBucket() {
+					labels["le"] = fmt.Sprint(b.GetUpperBound())
+					m[seriesKey(name+"_bucket", labels)] = float64(b.GetCumulativeCount())
+				}
+				labels["le"] = "+Inf" // implicit in the parsed form: the count
+				m[seriesKey(name+"_bucket", labels)] = float64(h.GetSampleCount())
+				delete(labels, "le")
+				m[seriesKey(name+"_sum", labels)] = h.GetSampleSum()
+				m[seriesKey(name+"_count", labels)] = float64(h.GetSampleCount())
 			default:
 				t.Errorf("%s: unexpected type %v", name, f.GetType())
 			}
@@ -208,6 +258,14 @@ func TestMetricsLabelEscaping(t *testing.T) {
 					for _, lp := range m.GetLabel() {
 						if lp.GetName() == "site" {
 							n++
+							if h := m.GetHistogram(); h != nil { // its buckets, +Inf, sum and count
+								for _, b := range h.GetBucket() {
+									if !math.IsInf(b.GetUpperBound(), 1) {
+										n++
+									}
+								}
+								n += 2
+							}
 							if lp.GetValue() != wantSite {
 								t.Errorf("%s: site %q, want %q", name, lp.GetValue(), wantSite)
 							}

@@ -24,9 +24,10 @@ const (
 
 // handler serves the views of what source returns.
 type handler struct {
-	source func(ctx context.Context) ([]status.Site, error)
-	now    func() time.Time
-	page   *template.Template
+	source  func(ctx context.Context) ([]status.Site, error)
+	now     func() time.Time
+	page    *template.Template
+	history *History // the graphs' data; nil: no graphs
 }
 
 // Handler returns the status pages of the sites source returns: one site
@@ -35,6 +36,15 @@ type handler struct {
 // paths.
 func Handler(source func(ctx context.Context) ([]status.Site, error)) http.Handler {
 	return newHandler(source, time.Now)
+}
+
+// HandlerWithHistory is Handler with graphs of the last 15 minutes on
+// the page, drawn from history (which the caller fills, e.g. with
+// History.Run on the same source).
+func HandlerWithHistory(source func(ctx context.Context) ([]status.Site, error), history *History) http.Handler {
+	h := newHandler(source, time.Now)
+	h.history = history
+	return h
 }
 
 // newHandler is Handler with a clock, for tests.

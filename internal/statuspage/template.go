@@ -60,6 +60,13 @@ tbody tr:last-child td{border-bottom:0}
 .workers{width:auto;min-width:min(100%,42rem)}
 .events .msg{font-family:ui-monospace,monospace;font-size:.8rem;white-space:pre-wrap;word-break:break-word}
 .empty{margin:0;color:var(--dim)}
+.graphs{display:flex;flex-wrap:wrap;gap:.6rem 1.5rem}
+.graph{margin:0}
+.graph figcaption{display:flex;gap:.4rem;align-items:baseline;font-size:.8rem;color:var(--dim)}
+.graph figcaption b{color:var(--fg);font-variant-numeric:tabular-nums}
+.spark{display:block;background:var(--bg);border:1px solid var(--line);border-radius:4px}
+.spark .line{fill:none;stroke:var(--info);stroke-width:1.5;stroke-linejoin:round}
+.spark .area{fill:var(--info-bg);stroke:none}
 @media (max-width:480px){
 body{padding:.5rem;font-size:14px}
 .card{padding:.75rem}
@@ -120,6 +127,12 @@ th{letter-spacing:0}
 <div><dt>Generation</dt><dd>{{.Generation}}</dd></div>
 <div><dt>Breaker</dt><dd><span class="badge tone-{{.BreakerTone}}">{{or .Breaker "unknown"}}</span></dd></div>
 <div><dt>Workers</dt><dd>{{len .Rows}} ({{.Ready}} ready)</dd></div>
+{{- if .Requests}}
+<div><dt>Requests</dt><dd>{{.Requests}} ({{printf "%.1f" .RequestsPerSec}}/s)</dd></div>
+{{- end}}
+{{- range .Latency}}
+<div><dt>{{.What}} p99</dt><dd>{{.P99}}</dd></div>
+{{- end}}
 {{- with .Addresses}}
 <div><dt>Listen</dt><dd>{{.}}</dd></div>
 {{- end}}
@@ -145,14 +158,40 @@ th{letter-spacing:0}
 <div class="counter warn"><b>{{count .LogDropped}}</b><span>log lines dropped</span></div>
 {{- end}}
 </div>
+{{- if .Collecting}}
+<h3>Last 15 minutes</h3>
+<p class="empty">Graphs appear once two samples are taken, one every 10 seconds.</p>
+{{- end}}
+{{- with .Graphs}}
+<h3>Last 15 minutes</h3>
+<div class="graphs">
+{{- range .}}
+<figure class="graph"><figcaption><span>{{.Title}}</span> <b>{{.Now}}</b> <span>max {{.Max}}</span></figcaption>
+<svg class="spark" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}} over the last 15 minutes: now {{.Now}}, at most {{.Max}}"><path class="area" d="{{.Area}}"/><path class="line" d="{{.Line}}"/></svg></figure>
+{{- end}}
+</div>
+{{- end}}
+{{- with .Sockets}}
+<h3>Listening sockets</h3>
+<div class="scroll">
+<table class="workers">
+<thead><tr><th>Address</th><th class="num">Waiting to be accepted</th><th class="num">Backlog</th></tr></thead>
+<tbody>
+{{- range .}}
+<tr><td class="pid">{{.Addr}}</td><td class="num"><span class="badge tone-{{.Tone}}">{{.Queue}}</span></td><td class="num">{{.Backlog}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</div>
+{{- end}}
 <h3>Workers</h3>
 {{- if .Rows}}
 <div class="scroll">
 <table class="workers">
-<thead><tr><th>PID</th><th>State</th><th class="num">Served</th><th class="num">Age</th><th class="num">RSS</th></tr></thead>
+<thead><tr><th>PID</th><th>State</th><th class="num">Busy</th><th class="num">Held</th><th class="num">Served</th><th class="num">Age</th><th class="num">RSS</th></tr></thead>
 <tbody>
 {{- range .Rows}}
-<tr><td class="pid">{{.Pid}}</td><td><span class="badge tone-{{.Tone}}">{{.State}}</span></td><td class="num">{{count .Served}}</td><td class="num"{{with .StartedAt}} title="{{.}}"{{end}}>{{.Age}}</td><td class="num">{{.Memory}}</td></tr>
+<tr><td class="pid">{{.Pid}}</td><td><span class="badge tone-{{.Tone}}">{{.State}}</span></td><td class="num" title="busy {{.Busy}} of {{.Held}} held">{{.Busy}}</td><td class="num">{{.Held}}</td><td class="num">{{count .Served}}</td><td class="num"{{with .StartedAt}} title="{{.}}"{{end}}>{{.Age}}</td><td class="num">{{.Memory}}</td></tr>
 {{- end}}
 </tbody>
 </table>
