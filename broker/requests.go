@@ -40,10 +40,15 @@ func (w *worker) busy() int {
 	return w.held
 }
 
+// reportGrace is how long a ready worker has to report its requests
+// (ACTIVE) before it is timed per connection: a worker on the activation
+// package reports within activation.ReportEvery of its first request.
+const reportGrace = 4 * activation.ReportEvery
+
 // oldestRequest returns the connection of w's longest-running request and
-// when that request began; nil when w is in none.
-func oldestRequest(w *worker) (id uint64, c *pending, began time.Time) {
-	if w.ch == nil {
+// when that request began; nil when w is in none, or may yet report.
+func oldestRequest(w *worker, now time.Time) (id uint64, c *pending, began time.Time) {
+	if w.ch == nil || (!w.reportsActive && now.Sub(w.readyAt) < reportGrace) {
 		return 0, nil, time.Time{}
 	}
 	if w.reportsActive {
@@ -74,7 +79,7 @@ func (h *handoff) checkRequests(p *pool, now time.Time) {
 		if w.state != wReady && w.state != wDraining {
 			continue
 		}
-		id, c, began := oldestRequest(w)
+		id, c, began := oldestRequest(w, now)
 		if c == nil {
 			continue
 		}

@@ -5,7 +5,7 @@
 // -start-delay makes it sleep before it listens (or, socket-activated,
 // before it takes its sockets), to play a slow-starting app in benchmarks.
 // GET /bytes/N answers N bytes instead of "hello", to measure larger
-// responses.
+// responses; GET /sleep/D answers after D (2s, 150ms), a slow request.
 //
 // It stops gracefully: on SIGTERM, or when the zsm broker ends its channel,
 // it stops accepting, finishes the requests in flight (at most -drain), and

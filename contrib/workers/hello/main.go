@@ -73,6 +73,22 @@ func hello(w http.ResponseWriter, r *http.Request) {
 		serveBytes(w, n)
 		return
 	}
+	if d, ok := strings.CutPrefix(r.URL.Path, "/sleep/"); ok {
+		// A slow request: GET /sleep/2s answers after 2 s, or never if
+		// the client goes away first.
+		wait, err := time.ParseDuration(d)
+		if err != nil || wait < 0 || wait > time.Hour {
+			http.Error(w, "GET /sleep/D takes a duration up to 1h, such as 2s", http.StatusBadRequest)
+			return
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "hello\n")
 }
