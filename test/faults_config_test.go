@@ -129,15 +129,17 @@ func faultConfigTypo(t *testing.T, rep *reliability) {
 }
 
 // faultConfigNeverLoaded: a site whose config was broken before its broker
-// ever ran (no saved copy) answers 503 naming the error, stays up, and
-// serves once a reload loads the fixed file.
+// ever ran, with no copy kept (zsmgen units keeps one; the case removes
+// it, as a wiped state directory would), answers 503 naming the error,
+// stays up, and serves once a reload loads the fixed file.
 func faultConfigNeverLoaded(t *testing.T, rep *reliability) {
-	r := rep.row(t, "a syntax error in the config before the site's broker ever started (no saved copy)",
+	r := rep.row(t, "a syntax error in the config before the site's broker ever started, and no copy of it kept (zsmgen units keeps one; removed here)",
 		"20 requests one after the other, then a reload of the fixed file",
 		"A 503 at once whose body names the file:line:col of the error; the broker stays up (no restart "+
 			"loop); after the file is fixed, `systemctl --user reload` makes the site serve (200).")
 	addr := loopback(t)
 	name, cfg := faultSite(t, "never", helloSite(t, addr, ""))
+	forgetSnapshot(name)
 	svc := "zsm@" + name + ".service"
 	good, where := breakConfig(t, cfg)
 	tl := newTally()
