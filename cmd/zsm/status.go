@@ -239,18 +239,12 @@ func acceptQueues(ls []status.Listener) string {
 // ≤ 250µs (18342 connections)"; "" when the broker counted none.
 func latencies(s status.Site) string {
 	var out []string
-	for _, l := range []struct {
-		what string
-		h    status.Histogram
-	}{{"queue wait", s.QueueWait}, {"handoff", s.HandoffLatency}} {
-		b, ok := l.h.Bound(0.99)
-		switch {
-		case !ok:
-		case math.IsInf(b, 1):
-			out = append(out, fmt.Sprintf("%s p99 > %s", l.what, seconds(l.h.Bounds[len(l.h.Bounds)-1])))
-		default:
-			out = append(out, fmt.Sprintf("%s p99 ≤ %s", l.what, seconds(b)))
+	for _, p := range s.P99s() {
+		op := "≤"
+		if p.Above {
+			op = ">"
 		}
+		out = append(out, fmt.Sprintf("%s p99 %s %s", p.What, op, seconds(p.Bound)))
 	}
 	if len(out) == 0 {
 		return ""

@@ -150,3 +150,31 @@ func (h Histogram) Bound(q float64) (bound float64, ok bool) {
 	}
 	return math.Inf(1), true
 }
+
+// P99 is where the 99th percentile of one of a site's latency histograms
+// falls, for the status surfaces to say.
+type P99 struct {
+	What  string  // "queue wait" or "handoff"
+	Bound float64 // seconds: at most this long, or, when Above, longer
+	Above bool    // above every bound of the histogram: Bound is its last
+}
+
+// P99s returns the p99 of s's QueueWait and HandoffLatency, those that
+// counted something, in that order.
+func (s Site) P99s() []P99 {
+	var out []P99
+	for _, l := range []struct {
+		what string
+		h    Histogram
+	}{{"queue wait", s.QueueWait}, {"handoff", s.HandoffLatency}} {
+		b, ok := l.h.Bound(0.99)
+		switch {
+		case !ok:
+		case math.IsInf(b, 1):
+			out = append(out, P99{What: l.what, Bound: l.h.Bounds[len(l.h.Bounds)-1], Above: true})
+		default:
+			out = append(out, P99{What: l.what, Bound: b})
+		}
+	}
+	return out
+}

@@ -257,19 +257,12 @@ func sockets(s status.Site) []listenerView {
 // their worker.
 func latency(s status.Site) []latencyView {
 	var out []latencyView
-	for _, l := range []struct {
-		what string
-		h    status.Histogram
-	}{{"queue wait", s.QueueWait}, {"handoff", s.HandoffLatency}} {
-		b, ok := l.h.Bound(0.99)
-		switch {
-		case !ok:
-			continue
-		case math.IsInf(b, 1):
-			out = append(out, latencyView{What: l.what, P99: "> " + strings.TrimPrefix(boundString(l.h.Bounds[len(l.h.Bounds)-1]), "≤ ")})
-		default:
-			out = append(out, latencyView{What: l.what, P99: boundString(b)})
+	for _, p := range s.P99s() {
+		v := latencyView{What: p.What, P99: boundString(p.Bound)}
+		if p.Above {
+			v.P99 = "> " + strings.TrimPrefix(v.P99, "≤ ")
 		}
+		out = append(out, v)
 	}
 	return out
 }
