@@ -171,7 +171,8 @@ func (l *lab) runInner(ctx context.Context, inner string, args []string, limit t
 		return reason, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", script, err)
+		// The report keeps only this line: say why, not just the status.
+		return "", fmt.Errorf("%s: %w; its output ended:\n%s", script, err, lastLines(stderr.String(), 15))
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -292,4 +293,10 @@ func firstByte(addr string, timeout time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("status %s", resp.Status)
 	}
 	return d, nil
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

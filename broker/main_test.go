@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zsm-dev/zsm/activation"
+	"github.com/zsm-dev/zsm/internal/freeport"
 	"github.com/zsm-dev/zsm/internal/shim"
 )
 
@@ -301,12 +302,11 @@ func openFDs(t testing.TB) int {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.One()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // eventually polls cond until it holds, failing the test after timeout.

@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zsm-dev/zsm/internal/freeport"
 	"github.com/zsm-dev/zsm/internal/loadgen"
 	"github.com/zsm-dev/zsm/test/systemdtest"
 )
@@ -24,12 +24,11 @@ func helloWorker(t *testing.T, bin string) string {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.One()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // site is a site enabled through the real user manager.

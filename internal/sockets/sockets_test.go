@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zsm-dev/zsm/internal/config"
+	"github.com/zsm-dev/zsm/internal/freeport"
 )
 
 func site(addrs ...config.Address) *config.Site {
@@ -90,12 +91,11 @@ func TestBindRefusesNonSocket(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.One()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func TestMatch(t *testing.T) {
