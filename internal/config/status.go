@@ -16,7 +16,8 @@ func (s *Site) StatusAllowed() bool {
 
 // Warnings returns the problems of s that do not stop it from being used,
 // nil when there are none: a status page the broker will not serve
-// (StatusAllowed). Fields are named as in Validate's Problems.
+// (StatusAllowed), backend ports the broker's own connections may take
+// (ephemeralPorts). Fields are named as in Validate's Problems.
 func (s *Site) Warnings() Problems {
 	var ps Problems
 	if s.Status != nil && !s.StatusAllowed() {
@@ -25,7 +26,33 @@ func (s *Site) Warnings() Problems {
 				"the broker does not serve it there. Listen on %q or a unix socket, or set public = true in the status block "+
 				"to serve it on %q anyway.", s.Status, s.Name, loopback(*s.Status), s.Status)
 	}
+	if s.Backend != nil {
+		if n, first := ephemeral(s.Backend.Ports); n > 0 {
+			ps.add("backend.ports", "Backend ports in the ephemeral range",
+				"%d of the ports (the first: %d) are in Linux's default range for the local ports of outgoing connections "+
+					"(%d-%d, net.ipv4.ip_local_port_range). A connection that took one, such as the broker's own to another "+
+					"instance, keeps an instance from binding it until that connection is gone and 60 s more (TIME_WAIT). "+
+					"Use ports below %d.", n, first, ephemeralPorts[0], ephemeralPorts[1], ephemeralPorts[0])
+		}
+	}
 	return ps
+}
+
+// ephemeralPorts is Linux's default net.ipv4.ip_local_port_range: the
+// local ports connect(2) gives outgoing connections.
+var ephemeralPorts = [2]int{32768, 60999}
+
+// ephemeral returns how many of ports are in ephemeralPorts, and the first.
+func ephemeral(ports []int) (n, first int) {
+	for _, p := range ports {
+		if p >= ephemeralPorts[0] && p <= ephemeralPorts[1] {
+			if n == 0 {
+				first = p
+			}
+			n++
+		}
+	}
+	return n, first
 }
 
 // loopback returns a's port on the loopback address of a's IP version.

@@ -103,3 +103,30 @@ func TestWarningString(t *testing.T) {
 		t.Errorf("String() without At = %q, want %q", got, want)
 	}
 }
+
+func TestWarnEphemeralPorts(t *testing.T) {
+	for _, tt := range []struct {
+		ports []int
+		want  string // "" for no warning
+	}{
+		{[]int{9001, 9002}, ""},
+		{[]int{32767}, ""},
+		{[]int{61000}, ""},
+		{[]int{9001, 32768, 40000}, "2 of the ports (the first: 32768)"},
+		{[]int{60999}, "1 of the ports (the first: 60999)"},
+	} {
+		s := valid()
+		s.Mode = Proxy
+		s.Backend = &Backend{Address: "127.0.0.1:{port}", Ports: tt.ports}
+		ws := s.Warnings()
+		if tt.want == "" {
+			if ws != nil {
+				t.Errorf("ports %v: Warnings() = %v, want none", tt.ports, ws)
+			}
+			continue
+		}
+		if len(ws) != 1 || ws[0].Field != "backend.ports" || !strings.Contains(ws[0].Detail, tt.want) {
+			t.Errorf("ports %v: Warnings() = %#v, want one about backend.ports saying %q", tt.ports, ws, tt.want)
+		}
+	}
+}
