@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // lowest is the lowest port Pick returns: below it are the well-known and
@@ -17,28 +18,32 @@ const lowest = 10000
 // rangeFile holds the ephemeral range, "LOW\tHIGH".
 const rangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
 
-// Pick returns n distinct ports on 127.0.0.1 that were free when checked,
-// from below the ephemeral range (see the package doc). When that range
-// leaves no room below it, the kernel picks (port 0) instead.
+// Pick returns n ports on 127.0.0.1 that were free when checked, from below
+// the ephemeral range (see the package doc), none of them returned before
+// by this process: callers that pick ports one at a time for things that
+// bind them later get distinct ones. When that range leaves no room below
+// it, the kernel picks (port 0) instead.
 func Pick(n int) ([]int, error) {
 	high := ephemeralLow() - 1
-	held := make([]net.Listener, 0, n) // held until all are chosen, so that they differ
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
+	given.Lock()
+	defer given.Unlock()
 	ports := make([]int, 0, n)
 	for len(ports) < n {
-		l, err := listen(high)
+		p, err := free(high)
 		if err != nil {
 			return nil, err
 		}
-		held = append(held, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		given.ports[p] = true
+		ports = append(ports, p)
 	}
 	return ports, nil
 }
+
+// given holds the ports Pick returned.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // One returns a single port as Pick does.
 func One() (int, error) {
@@ -49,24 +54,27 @@ func One() (int, error) {
 	return ports[0], nil
 }
 
-// listen binds a random free port in [lowest, high], trying a bounded
-// number of them, or lets the kernel choose when that span is too small.
-func listen(high int) (net.Listener, error) {
+// free returns a random port in [lowest, high] that binds and that Pick
+// has not returned, trying a bounded number of them, or one the kernel
+// chooses when that span is too small. given must be locked.
+func free(high int) (int, error) {
 	const tries = 200
-	if high-lowest >= 1000 {
-		for range tries {
-			p := lowest + rand.IntN(high-lowest+1)
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err == nil {
-				return l, nil
-			}
+	for i := range tries {
+		addr := "127.0.0.1:0"
+		if high-lowest >= 1000 && i < tries-10 {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(lowest+rand.IntN(high-lowest+1)))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given.ports[p] {
+			return p, nil
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("free port: %w", err)
-	}
-	return l, nil
+	return 0, fmt.Errorf("free port: none found in %d tries", tries)
 }
 
 // ephemeralLow returns the first port of the kernel's ephemeral range, or
