@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestMain runs the parts of the bench that it re-executes itself for
@@ -129,6 +132,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("BENCHMARKS.md has no %q", want)
 		}
 	}
+	checkRender(t, out, md)
 	for _, want := range []string{"Throughput, keep-alive", "Reload under load", "Broker memory", "## Targets:"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout has no %q", want)
@@ -149,6 +153,25 @@ func TestSmoke(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("%v: %d before the run, %d after", err, goroutines, runtime.NumGoroutine())
+	}
+}
+
+// checkRender redoes the report of the run in out with -render, which
+// must give the same markdown as the run wrote: the JSON keeps everything.
+func checkRender(t *testing.T, out string, md []byte) {
+	t.Helper()
+	again := filepath.Join(out, "again.md")
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-render", "-json", filepath.Join(out, "results.json"), "-md", again}, io.Discard, &stderr)
+	if err != nil {
+		t.Fatalf("-render: %v\n%s", err, &stderr)
+	}
+	b, err := os.ReadFile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(md), string(b)); diff != "" {
+		t.Errorf("-render wrote another report than the run (-run +render):\n%s", diff)
 	}
 }
 

@@ -11,7 +11,9 @@
 // target to a JSON file (-json, default bench/results.json) and the same,
 // with the machine it ran on, to BENCHMARKS.md (-md, at the module root),
 // rendered from bench/benchmarks.md.tmpl. Its section "Where targets are
-// missed" is bench/notes.md, written by hand. A partial run (-quick,
+// missed" is bench/notes.md, written by hand; after editing it, `go run
+// ./bench -render` rewrites BENCHMARKS.md from bench/results.json, which
+// keeps every table, without measuring again. A partial run (-quick,
 // -scenario, -only, one -conn, -proxy-connections "", -proxy-body 0 or
 // -sessions=false) writes neither file unless -json or -md is given, so
 // that it never overwrites the results of a full one.

@@ -61,6 +61,7 @@ type options struct {
 	idleFor      time.Duration
 
 	jsonPath string
+	render   bool // re-render mdPath from jsonPath and bench/notes.md, measuring nothing
 	mdPath   string
 	pprofDir string
 	perfDir  string
@@ -141,6 +142,7 @@ func (o *options) flagSet(stderr io.Writer) (*flag.FlagSet, listFlags) {
 	fs.DurationVar(&o.idleFor, "idle-hold", 2*time.Second, "how long to hold them before checking each")
 	fs.StringVar(&o.jsonPath, "json", defaultJSON, `JSON results, relative to the module root ("" for none); by default written by full runs only`)
 	fs.StringVar(&o.mdPath, "md", defaultMarkdown, `markdown report, relative to the module root ("" for none); by default written by full runs only`)
+	fs.BoolVar(&o.render, "render", false, "measure nothing: rewrite the markdown report (-md) from the JSON results (-json) and bench/notes.md as they are now, after editing the notes")
 	fs.StringVar(&o.pprofDir, "pprof", "", "start each broker with ZSM_CPUPROFILE=DIR/LABEL.pprof")
 	fs.StringVar(&o.perfDir, "perf", "", "record `perf record -g -p BROKER` into DIR during every measured load of a zsm target")
 	return fs, lists
@@ -227,7 +229,7 @@ func (o *options) check() error {
 // overwrite the results of a full one, unless given explicitly (set), and
 // makes relative output paths relative to root.
 func (o *options) resolveOutputs(root string, set map[string]bool) {
-	if o.partial() {
+	if o.partial() && !o.render {
 		if !set["json"] {
 			o.jsonPath = ""
 		}

@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	if opts.render {
+		return render(root, opts, stderr)
+	}
 	tools, err := checkTools(opts)
 	if err != nil {
 		return err
@@ -127,7 +130,7 @@ func writeResults(opts options, res *Results, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "wrote %s\n", opts.jsonPath)
 	}
 	if opts.mdPath != "" {
-		if err := writeMarkdown(opts.mdPath, res); err != nil {
+		if err := writeMarkdown(opts.mdPath, res, notes); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", opts.mdPath)

@@ -3,6 +3,7 @@ package main
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,13 +89,14 @@ func writeJSON(path string, r *Results) error {
 //go:embed benchmarks.md.tmpl
 var markdownTemplate string
 
-// notes is the hand-written section "Where targets are missed".
+// notes is the hand-written section "Where targets are missed", as it was
+// when this binary was built.
 //
 //go:embed notes.md
 var notes string
 
-// writeMarkdown renders BENCHMARKS.md to path.
-func writeMarkdown(path string, r *Results) error {
+// writeMarkdown renders BENCHMARKS.md to path, with notes (notes.md).
+func writeMarkdown(path string, r *Results, notes string) error {
 	t, err := template.New("BENCHMARKS.md").Funcs(template.FuncMap{
 		"table":   markdownTable,
 		"summary": func() *Table { return summaryTable(r) },
@@ -179,4 +181,32 @@ func writeFile(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// render rewrites the markdown report from the JSON results of an earlier
+// run and bench/notes.md as it is on disk now (-render).
+func render(root string, opts options, stderr io.Writer) error {
+	if opts.jsonPath == "" || opts.mdPath == "" {
+		return errors.New("-render needs -json and -md")
+	}
+	b, err := os.ReadFile(opts.jsonPath)
+	if err != nil {
+		return err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", opts.jsonPath, err)
+	}
+	if len(r.Scenarios) > 0 && r.Scenarios[0].Tables == nil {
+		return fmt.Errorf("%s has no tables: it was written before -render existed; run the bench again", opts.jsonPath)
+	}
+	n, err := os.ReadFile(filepath.Join(root, "bench", "notes.md"))
+	if err != nil {
+		return err
+	}
+	if err := writeMarkdown(opts.mdPath, &r, string(n)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s from %s\n", opts.mdPath, opts.jsonPath)
+	return nil
 }

@@ -55,7 +55,7 @@ type Scenario struct {
 	Error   string    `json:"error,omitempty"`
 	Notes   []string  `json:"notes,omitempty"`
 	Figures []*Figure `json:"figures"`
-	Tables  []*Table  `json:"-"`
+	Tables  []*Table  `json:"tables,omitempty"` // kept so that -render can redo the report
 }
 
 // A Figure is one measured number, with its target if it has one.
@@ -71,10 +71,10 @@ type Figure struct {
 
 // A Table is how a scenario shows its figures, on stdout and in markdown.
 type Table struct {
-	Title  string
-	Header []string
-	Rows   [][]string
-	Notes  []string // below the table
+	Title  string     `json:"title,omitempty"`
+	Header []string   `json:"header"`
+	Rows   [][]string `json:"rows"`
+	Notes  []string   `json:"notes,omitempty"` // below the table
 }
 
 // add records a figure without a target. NaN means not measured.
