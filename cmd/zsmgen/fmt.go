@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 
 	"github.com/zsm-dev/zsm/internal/config/hclconfig"
+	"github.com/zsm-dev/zsm/internal/config/hclfmt"
 )
 
 // fmtCmd is `zsmgen fmt [--check] FILE...`: it rewrites each file in its
-// canonical layout (hclconfig.Format) and names those it changed; with
+// canonical layout (hclfmt.Format) and names those it changed; with
 // --check it changes nothing, names the files that are not formatted and
 // fails if there is one. A file that does not parse is left as it is,
 // its problems printed as check prints them; the other files are still
@@ -58,7 +59,7 @@ func fmtFile(path string, write bool) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	out, err := hclconfig.Format(path, src)
+	out, err := hclfmt.Format(path, src)
 	if err != nil || bytes.Equal(out, src) || !write {
 		return err == nil && !bytes.Equal(out, src), err
 	}

@@ -107,8 +107,12 @@ var layers = []layer{
 	{dir: "internal", except: []string{"internal/busapi", "internal/journal", "internal/sdnotify"},
 		forbid: func(d string) bool { return strings.HasPrefix(d, "github.com/coreos/go-systemd/") },
 		why:    "internal/journal, sdnotify and busapi are the adapters to systemd"},
-	{dir: "internal", except: []string{"internal/config/hclconfig"}, forbid: func(d string) bool { return strings.HasPrefix(d, "github.com/hashicorp/hcl/") },
-		why: "internal/config/hclconfig is the one HCL decoder"},
+	{dir: "internal", except: []string{"internal/config/hclconfig", "internal/config/hclfmt"},
+		forbid: func(d string) bool { return strings.HasPrefix(d, "github.com/hashicorp/hcl/") },
+		why:    "internal/config/hclconfig is the one HCL decoder (and hclfmt its formatter)"},
+	{dir: "cmd/zsm", deep: true, forbid: func(d string) bool {
+		return strings.HasPrefix(d, "github.com/hashicorp/hcl/v2/hclwrite") || strings.HasPrefix(d, "github.com/google/go-cmp")
+	}, why: "the broker's binary starts on every cold start: no formatter (package hclfmt) in it"},
 }
 
 // TestLayering: a package that imports across the intended direction, or

@@ -27,6 +27,7 @@
 // and templates before evaluating anything, as they would let a few bytes
 // ask for unbounded work.
 //
-// Format gives a file its canonical layout (`zsmgen fmt`), with
-// hclwrite, after the same limits and the same syntax check.
+// CheckSyntax applies the same limits and the same syntax check alone, for
+// the formatter (package hclfmt, `zsmgen fmt`), which is a package of its
+// own so that the broker's binary does not carry hclwrite.
 package hclconfig

@@ -63,3 +63,17 @@ func join(all, chunk hclsyntax.Attributes) hcl.Diagnostics {
 	}
 	return diags
 }
+
+// CheckSyntax reports whether src, the content of the file filename, is
+// within the limits and is HCL syntax, as Parse checks them first; nil or
+// an *Error with the problems. It checks no keys or values.
+func CheckSyntax(filename string, src []byte) error {
+	chunks, diags := checkLimits(filename, src)
+	if !diags.HasErrors() {
+		_, diags = parseChunks(filename, src, chunks)
+	}
+	if diags.HasErrors() {
+		return &Error{Diagnostics: diags, files: map[string]*hcl.File{filename: {Bytes: src}}}
+	}
+	return nil
+}

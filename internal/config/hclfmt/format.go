@@ -1,4 +1,4 @@
-package hclconfig
+package hclfmt
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 )
 
 // Format returns src, the content of the file filename, in its canonical
@@ -19,15 +20,11 @@ import (
 // Format(src).
 //
 // A file that does not parse, or is over one of the limits, is not
-// formatted: the *Error lists its problems, as Parse's does. Format checks
-// syntax only, not keys or values.
+// formatted: the *hclconfig.Error lists its problems, as Parse's does
+// (hclconfig.CheckSyntax). Format checks syntax only, not keys or values.
 func Format(filename string, src []byte) ([]byte, error) {
-	chunks, diags := checkLimits(filename, src)
-	if !diags.HasErrors() {
-		_, diags = parseChunks(filename, src, chunks)
-	}
-	if diags.HasErrors() {
-		return nil, &Error{Diagnostics: diags, files: map[string]*hcl.File{filename: {Bytes: src}}}
+	if err := hclconfig.CheckSyntax(filename, src); err != nil {
+		return nil, err
 	}
 	return hclwrite.Format(tidyLines(src)), nil
 }

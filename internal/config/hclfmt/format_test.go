@@ -1,4 +1,4 @@
-package hclconfig
+package hclfmt
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zsm-dev/zsm/internal/config/hclconfig"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/fmt")
@@ -160,7 +161,7 @@ func TestFormatErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := Format("f.hcl", []byte(tt.src))
-			var e *Error
+			var e *hclconfig.Error
 			if !errors.As(err, &e) || out != nil {
 				t.Fatalf("Format = %q, %v; want an *Error", out, err)
 			}
