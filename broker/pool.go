@@ -50,6 +50,7 @@ type pool struct {
 	tickedAt     time.Time // the last tick
 
 	reloading     *reload
+	loading       bool // Config.Load runs for the next reload (loadForReload)
 	queuedReloads []chan error
 
 	stopping   bool

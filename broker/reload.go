@@ -22,26 +22,52 @@ type reload struct {
 
 // requestReload starts a reload, or queues it behind the one under way.
 func (p *pool) requestReload(res chan error) {
-	if p.reloading != nil {
+	if p.reloading != nil || p.loading {
 		p.queuedReloads = append(p.queuedReloads, res)
 		return
 	}
-	p.beginReload([]chan error{res})
+	p.loadForReload([]chan error{res})
 }
 
-func (p *pool) beginReload(waiters []chan error) {
-	site := p.site
-	if load := p.b.cfg.Load; load != nil {
-		s, err := load()
-		if err == nil {
-			err = compatible(p.site, s)
-		}
-		if err != nil {
-			p.emit(event.Event{Kind: event.ReloadFailed, Level: slog.LevelError, Message: "reload failed: keeping the running configuration", Err: err.Error()})
-			p.answer(waiters, fmt.Errorf("reload: %w", err))
-			return
-		}
-		site = s
+// loadForReload reads the configuration (Config.Load) off the pool's
+// goroutine, which goes on taking and handing out connections meanwhile:
+// reading and parsing a file, a large one above all, and saving its copy
+// would otherwise stall every connection for as long. The reload begins
+// when the load is done.
+func (p *pool) loadForReload(waiters []chan error) {
+	load := p.b.cfg.Load
+	if load == nil {
+		p.beginReload(waiters, p.site, nil)
+		return
+	}
+	p.loading = true
+	p.wg.Go(func() {
+		site, err := load()
+		p.post(func() {
+			p.loading = false
+			if p.stopping {
+				p.answer(waiters, ErrStopped)
+				return
+			}
+			p.beginReload(waiters, site, err)
+		})
+	})
+}
+
+// beginReload starts a reload to site, the configuration just loaded, or
+// fails it with the load's error.
+func (p *pool) beginReload(waiters []chan error, site *config.Site, loadErr error) {
+	err := loadErr
+	if err == nil {
+		err = compatible(p.site, site)
+	}
+	if err != nil {
+		p.emit(event.Event{Kind: event.ReloadFailed, Level: slog.LevelError, Message: "reload failed: keeping the running configuration", Err: err.Error()})
+		p.answer(waiters, fmt.Errorf("reload: %w", err))
+		p.nextReload()
+		return
+	}
+	if p.b.cfg.Load != nil {
 		p.stats.ConfigErr = "" // the file loads again
 	}
 	p.sdNotify("RELOADING=1")
@@ -54,6 +80,7 @@ func (p *pool) beginReload(waiters []chan error) {
 		p.emit(event.Event{Kind: event.Reloaded, Message: "reloaded", Attrs: attrs("generation", p.gen)})
 		p.answer(waiters, nil)
 		p.sdNotify("READY=1")
+		p.nextReload()
 		return
 	}
 	r := &reload{gen: p.gen, old: old, waiters: waiters, started: time.Now()}
@@ -180,9 +207,14 @@ func (p *pool) finishReload(err error) {
 	}
 	p.answer(r.waiters, err)
 	p.sdNotify("READY=1")
+	p.nextReload()
+}
+
+// nextReload starts the reloads queued behind the one that ended, as one.
+func (p *pool) nextReload() {
 	if q := p.queuedReloads; len(q) > 0 && !p.stopping {
 		p.queuedReloads = nil
-		p.beginReload(q)
+		p.loadForReload(q)
 	}
 }
 

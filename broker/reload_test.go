@@ -136,3 +136,61 @@ func TestReloadCold(t *testing.T) {
 		t.Errorf("first request after a cold reload: %d %v", code, err)
 	}
 }
+
+// TestReloadLoadsAside: while a reload reads its configuration (a large
+// file takes long to parse), the pool goes on serving new connections,
+// and reloads asked for meanwhile are queued and done once more, warm or
+// cold.
+func TestReloadLoadsAside(t *testing.T) {
+	for _, warm := range []bool{true, false} {
+		t.Run(map[bool]string{true: "warm", false: "cold"}[warm], func(t *testing.T) {
+			s := testSite(t, config.Handoff, "http")
+			entered, release := make(chan struct{}, 8), make(chan struct{})
+			r := start(t, s, func(c *Config) {
+				c.Load = func() (*config.Site, error) {
+					entered <- struct{}{}
+					<-release
+					next := *s
+					return &next, nil
+				}
+			})
+			var once bool
+			t.Cleanup(func() {
+				if !once {
+					close(release) // before the broker stops
+				}
+			})
+			if warm {
+				if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+					t.Fatalf("warm-up: %d %v", code, err)
+				}
+			}
+			errs := make(chan error, 3)
+			go func() { errs <- r.b.Reload(context.Background()) }()
+			<-entered
+			for range 2 {
+				go func() { errs <- r.b.Reload(context.Background()) }()
+			}
+			eventually(t, 5*time.Second, "the two reloads to queue", func() bool {
+				var n int
+				err := r.b.inspect(context.Background(), func(p *pool) { n = len(p.queuedReloads) })
+				return err == nil && n == 2
+			})
+			// Load is blocked: a new connection is served all the same (cold:
+			// it starts the pool's first worker).
+			if code, _, err := get(r.addr, "/"); err != nil || code != 200 {
+				t.Fatalf("a request while the reload loads: %d %v", code, err)
+			}
+			once = true
+			close(release)
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if g := r.b.Stats().Generation; g != 2 {
+				t.Errorf("3 reloads, 2 of them asked for while the first loaded, made %d generations, want 2", g)
+			}
+		})
+	}
+}
