@@ -159,7 +159,7 @@ func writeColdUnits(ctx context.Context, bin, dir, unitDir string, modes []strin
 				if err != nil {
 					return nil, err
 				}
-				writeSite(&cfg, name, addr, m, false, []string{hello, "-addr", "127.0.0.1:{port}", "-start-delay", d.String()}, []int{bport}, "")
+				writeSite(&cfg, name, addr, m, false, []string{hello, "-addr", "127.0.0.1:{port}", "-start-delay", d.String()}, &backend{ports: []int{bport}}, "")
 			} else {
 				writeSite(&cfg, name, addr, m, false, []string{hello, "-start-delay", d.String()}, nil, "min_idle = 1\n    max      = 1")
 			}

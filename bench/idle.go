@@ -37,7 +37,8 @@ func (l *lab) costIdle(ctx context.Context, sc *Scenario) {
 		"Idle connections: %d connections opened to the site (%d at a time), each sending one request and reading its "+
 			"response, then held open and silent for %v (kept alive: hello's 10s ReadHeaderTimeout would close a connection that never sent a request); "+
 			"then the broker's RSS and open files, a fresh request on a new connection, and a second request on every held connection. "+
-			"handoff: one worker with -slots %d; proxy: one backend. RLIMIT_NOFILE of the bench and what it starts: %d.",
+			"handoff: one worker with -slots %d; proxy: one backend with maxconn as large (by default an instance is given "+
+			"at most its listen backlog, 4096 for hello, and the rest wait in the broker's queue). RLIMIT_NOFILE of the bench and what it starts: %d.",
 		n, idleDialers, l.opts.idleFor, n+64, limit))
 	if limit < want {
 		sc.Notes = append(sc.Notes, fmt.Sprintf(
@@ -51,7 +52,7 @@ func (l *lab) costIdle(ctx context.Context, sc *Scenario) {
 			return
 		}
 		label := id(scenarioCost, "idle", mode)
-		s, err := l.startZSM(ctx, site{mode: mode, workers: 1, slots: n + 64, label: label})
+		s, err := l.startZSM(ctx, site{mode: mode, workers: 1, slots: n + 64, maxconn: n + 64, label: label})
 		if err != nil {
 			sc.fail(err)
 			continue

@@ -86,6 +86,7 @@ type site struct {
 	workers int    // pool min_idle and max (not in proxy mode)
 	eager   bool
 	slots   int // hello -slots (handoff)
+	maxconn int // backend maxconn (proxy; 0: the default, the backend's listen backlog)
 	label   string
 }
 
@@ -218,7 +219,7 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 			}
 			ports = append(ports, port)
 		}
-		writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-addr", "127.0.0.1:{port}"}, ports,
+		writeSite(&b, siteName, addr, st.mode, st.eager, []string{hello, "-addr", "127.0.0.1:{port}"}, &backend{ports, st.maxconn},
 			"queue     = 1024\n    idle_stop = \"0s\"")
 		return b.String(), nil
 	}
@@ -233,10 +234,9 @@ func (l *lab) siteConfig(st site, addr string) (string, error) {
 }
 
 // writeSite writes the HCL of one site: command is the app's argv (in
-// proxy mode with {port}, and backendPorts its ports: one instance, on
-// the first, the others spares), pool the body of its pool block ("" for
-// none).
-func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command []string, backendPorts []int, pool string) {
+// proxy mode with {port}, and be its backend), pool the body of its pool
+// block ("" for none).
+func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command []string, be *backend, pool string) {
 	fmt.Fprintf(b, "site %q {\n  listen   = [%q]\n  mode     = %q\n  protocol = \"http\"\n", name, addr, mode)
 	if eager {
 		fmt.Fprintf(b, "  eager    = true\n")
@@ -247,16 +247,27 @@ func writeSite(b *strings.Builder, name, addr, mode string, eager bool, command 
 	}
 	fmt.Fprintf(b, "  command  = [%s]\n", strings.Join(quoted, ", "))
 	if mode == targetProxy {
-		ports := make([]string, len(backendPorts))
-		for i, p := range backendPorts {
+		ports := make([]string, len(be.ports))
+		for i, p := range be.ports {
 			ports[i] = strconv.Itoa(p)
 		}
-		fmt.Fprintf(b, "  backend {\n    address   = \"127.0.0.1:{port}\"\n    ports     = %q\n    instances = 1\n  }\n", strings.Join(ports, ","))
+		fmt.Fprintf(b, "  backend {\n    address   = \"127.0.0.1:{port}\"\n    ports     = %q\n    instances = 1\n", strings.Join(ports, ","))
+		if be.maxconn > 0 {
+			fmt.Fprintf(b, "    maxconn   = %d\n", be.maxconn)
+		}
+		b.WriteString("  }\n")
 	}
 	if pool != "" {
 		fmt.Fprintf(b, "  pool {\n    %s\n  }\n", pool)
 	}
 	fmt.Fprintf(b, "  timeouts {\n    stop = \"10s\"\n  }\n}\n")
+}
+
+// backend is a proxy site's backend block: its ports (one instance, the
+// others spares) and maxconn (0: not written, the default).
+type backend struct {
+	ports   []int
+	maxconn int
 }
 
 // startHAProxy runs haproxy (mode tcp, one thread) before a direct hello;

@@ -24,9 +24,9 @@ import (
 // and the latency a warm pool adds to one request.
 func (l *lab) runStart(ctx context.Context) *Scenario {
 	sc := &Scenario{Name: scenarioStart, Title: "2. Start"}
-	single := l.coldStart(ctx, sc)
+	l.coldStart(ctx, sc)
 	if ctx.Err() == nil {
-		l.manySites(ctx, sc, single)
+		l.manySites(ctx, sc)
 	}
 	if ctx.Err() == nil {
 		l.warmStart(ctx, sc)
@@ -44,12 +44,11 @@ func (l *lab) coldModes() []string {
 }
 
 // coldStart runs the cold starts inside test/with-systemd and reports
-// them. It returns the handoff site's p50 with no start delay (0 if not
-// measured).
-func (l *lab) coldStart(ctx context.Context, sc *Scenario) (handoff time.Duration) {
+// them.
+func (l *lab) coldStart(ctx context.Context, sc *Scenario) {
 	modes, plain := l.coldModes(), l.opts.wants(targetDirect)
 	if len(modes) == 0 && !plain {
-		return 0
+		return
 	}
 	sc.Notes = append(sc.Notes, fmt.Sprintf(
 		"Cold start: socket-activated sites through a real `systemd --user` (test/with-systemd). Before each try every "+
@@ -62,11 +61,11 @@ func (l *lab) coldStart(ctx context.Context, sc *Scenario) (handoff time.Duratio
 	series, skipped, err := l.runCold(ctx, modes, plain)
 	if skipped != "" {
 		sc.Skipped = "cold start: " + skipped
-		return 0
+		return
 	}
 	if err != nil {
 		sc.fail(fmt.Errorf("cold start: %w", err))
-		return 0
+		return
 	}
 	tab := sc.table("Cold start: connect to first byte", "start delay", "through", "p50", "min", "max", "added by zsm", "× plain", "target")
 	for _, d := range l.opts.delays {
@@ -86,9 +85,6 @@ func (l *lab) coldStart(ctx context.Context, sc *Scenario) (handoff time.Duratio
 				tab.row(dl, kind, formatDuration(p50), formatDuration(samples[0]), formatDuration(samples[len(samples)-1]), "", "", "")
 				continue
 			}
-			if kind == targetHandoff && d == 0 {
-				handoff = p50
-			}
 			added, a, ratio, x := "n/a", math.NaN(), "n/a", math.NaN()
 			if plainP50 > 0 {
 				a = ms(p50 - plainP50)
@@ -101,7 +97,6 @@ func (l *lab) coldStart(ctx context.Context, sc *Scenario) (handoff time.Duratio
 			tab.row(dl, "zsm "+kind, formatDuration(p50), formatDuration(samples[0]), formatDuration(samples[len(samples)-1]), added, ratio, cell)
 		}
 	}
-	return handoff
 }
 
 // coldKey names one series of cold starts.
