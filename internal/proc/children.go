@@ -2,9 +2,9 @@ package proc
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,11 +96,23 @@ func (c *Children) Reap(ctx context.Context) {
 		case <-sig:
 		case <-t.C:
 		}
+		if !zombie() {
+			continue // most SIGCHLDs are a worker's, already reaped by its Wait
+		}
 		for _, pid := range c.orphans() {
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}
 	}
+}
+
+// zombie reports whether a child of this process has exited and is
+// waiting to be reaped, without reaping it: only then can an orphan be
+// reaped, and only then is the list of children worth reading.
+func zombie() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo == int32(unix.SIGCHLD)
 }
 
 // KillOrphans kills every orphan with SIGKILL and reaps it, waiting at
@@ -121,15 +133,27 @@ func (c *Children) KillOrphans(timeout time.Duration) {
 }
 
 // childPids lists this process's children: those of every thread
-// (/proc/self/task/TID/children), orphans it adopted included.
+// (/proc/self/task/TID/children), orphans it adopted included. It runs on
+// every SIGCHLD, so it lists the threads' names alone and reads each file
+// into one buffer: filepath.Glob would open and list every thread's
+// directory of some fifty entries to find "children" in it, a third of the
+// broker's CPU across a run of reloads.
 func childPids() []int {
-	paths, _ := filepath.Glob("/proc/self/task/*/children")
+	const task = "/proc/self/task/"
+	d, err := os.Open(task)
+	if err != nil {
+		return nil
+	}
+	tids, _ := d.Readdirnames(-1)
+	d.Close()
 	var pids []int
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	buf := make([]byte, 0, 512)
+	for _, tid := range tids {
+		b, err := readInto(task+tid+"/children", buf[:0])
 		if err != nil {
 			continue
 		}
+		buf = b
 		for f := range strings.FieldsSeq(string(b)) {
 			if pid, err := strconv.Atoi(f); err == nil {
 				pids = append(pids, pid)
@@ -137,4 +161,26 @@ func childPids() []int {
 		}
 	}
 	return pids
+}
+
+// readInto appends the content of the file at path to buf.
+func readInto(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,4 +128,69 @@ func dead(pid int) bool {
 	}
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// TestChildPids: every child is listed, whichever thread started it.
+func TestChildPids(t *testing.T) {
+	var cmds []*exec.Cmd
+	t.Cleanup(func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+	})
+	done := make(chan *exec.Cmd)
+	for range 4 {
+		go func() {
+			runtime.LockOSThread() // each from a thread of its own
+			defer runtime.UnlockOSThread()
+			c := exec.Command("sleep", "60")
+			if err := c.Start(); err != nil {
+				t.Error(err)
+				c = nil
+			}
+			done <- c
+		}()
+	}
+	for range 4 {
+		if c := <-done; c != nil {
+			cmds = append(cmds, c)
+		}
+	}
+	got := childPids()
+	for _, c := range cmds {
+		if !slices.Contains(got, c.Process.Pid) {
+			t.Errorf("child %d not in childPids() = %v", c.Process.Pid, got)
+		}
+	}
+}
+
+func BenchmarkChildPids(b *testing.B) {
+	for b.Loop() {
+		childPids()
+	}
+}
+
+// TestZombie: a child that has exited and is not reaped is seen, and is
+// still there to be reaped afterwards; none is seen once it is.
+func TestZombie(t *testing.T) {
+	c := exec.Command("true")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	deadline := time.Now().Add(10 * time.Second)
+	for !zombie() {
+		if time.Now().After(deadline) {
+			t.Fatal("the exited child was never seen")
+		}
+		runtime.Gosched()
+	}
+	var ws unix.WaitStatus
+	if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid || err != nil {
+		t.Fatalf("wait4 after zombie() = %d, %v: zombie() must not reap", got, err)
+	}
+	if zombie() {
+		t.Error("zombie() once the child was reaped")
+	}
 }
