@@ -86,14 +86,7 @@ func sitesInner(ctx context.Context, args []string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	zsmgen := filepath.Join(*bin, "zsmgen")
-	if r.Check, err = timed(ctx, zsmgen, "check", path); err != nil {
-		return err
-	}
-	if r.Units, err = timed(ctx, zsmgen, "units", "--out", unitDir, "--zsm", filepath.Join(*bin, "zsm"), path); err != nil {
-		return err
-	}
-	if _, err := timed(ctx, zsmgen, "units", "--out", unitDir, "--zsm", filepath.Join(*bin, "zsm"), alonePath); err != nil {
+	if err := generateUnits(ctx, &r, *bin, unitDir, path, alonePath); err != nil {
 		return err
 	}
 	sockets := make([]string, *n)
@@ -133,6 +126,21 @@ func sitesInner(ctx context.Context, args []string, log io.Writer) error {
 		return err
 	}
 	return os.WriteFile(*out, b, 0o600)
+}
+
+// generateUnits times `zsmgen check` and `zsmgen units` of the many
+// sites' file into r, and writes the units of the site alone in its file.
+func generateUnits(ctx context.Context, r *sitesResult, bin, unitDir, path, alonePath string) error {
+	zsmgen, zsm := filepath.Join(bin, "zsmgen"), filepath.Join(bin, "zsm")
+	var err error
+	if r.Check, err = timed(ctx, zsmgen, "check", path); err != nil {
+		return err
+	}
+	if r.Units, err = timed(ctx, zsmgen, "units", "--out", unitDir, "--zsm", zsm, path); err != nil {
+		return err
+	}
+	_, err = timed(ctx, zsmgen, "units", "--out", unitDir, "--zsm", zsm, alonePath)
+	return err
 }
 
 // sampleColdStarts gives sites spread over the file, the last one
