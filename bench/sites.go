@@ -201,18 +201,13 @@ func writeManySites(bin, dir string, n int) ([]string, string, error) {
 func writeSites(bin, path string, n int, name func(int) string) ([]string, string, error) {
 	var cfg strings.Builder
 	addrs := make([]string, 0, n)
-	seen := map[int]bool{}
 	hello := filepath.Join(bin, "hello")
 	pool := fmt.Sprintf("min_idle       = 1\n    max            = 1\n    idle_stop      = %q\n    exit_when_idle = true", sitesIdleStop)
 	for len(addrs) < n {
-		port, err := freePort()
+		port, err := freePort() // never the same twice (internal/freeport)
 		if err != nil {
 			return nil, "", err
 		}
-		if seen[port] {
-			continue
-		}
-		seen[port] = true
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		writeSite(&cfg, name(len(addrs)), addr, targetHandoff, false, []string{hello}, nil, pool)
 		addrs = append(addrs, addr)
